@@ -1,0 +1,156 @@
+/* Distributed arrays of double on a block-cyclic process grid.
+ *
+ * A distribution (tsr_dist_t) is a P x Q process grid and a tile size
+ * mb x nb. Tile (ti, tj) of an array lives on grid position (ti mod P,
+ * tj mod Q); ranks are laid out row-major on the grid (rank = prow * Q + pcol),
+ * the same as a BLACS grid made with order "Row".
+ *
+ *            tile cols ->  0     1     2     3            P = 2, Q = 2
+ *   tile rows   0        [r0]  [r1]  [r0]  [r1]
+ *               1        [r2]  [r3]  [r2]  [r3]
+ *               2        [r0]  [r1]  [r0]  [r1]
+ *
+ * Each rank stores all its tiles of an array in ONE column-major local
+ * matrix with ScaLAPACK's layout (local rows = numroc(m, mb, prow, 0, P),
+ * leading dimension lld), so tsr_array_scalapack() hands ScaLAPACK the very
+ * same memory. A plain block distribution is mb = ceil(m/P), nb = ceil(n/Q).
+ * 1-D arrays are n x 1.
+ *
+ * Every array operation is collective (all ranks call it, in the same order)
+ * and asynchronous: it returns once its tile tasks are queued; later
+ * operations wait on the futures of the tiles they read. Shape and
+ * distribution errors are reported before anything is queued, with both
+ * shapes in the message. tsr_array_wait() waits for an array's pending
+ * writes; gather, save and scalar reads wait for you. */
+#ifndef TESSERA_ARRAY_H
+#define TESSERA_ARRAY_H
+
+#include "tessera/base.h"
+#include "tessera/future.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tsr_dist_s tsr_dist_t;
+typedef struct tsr_array_s tsr_array_t;
+
+/* ---- distributions (long-lived, collective create/free) ---- */
+
+/* P x Q grid over all ranks (P * Q == nranks) with tiles mb x nb. P = Q = 0
+ * picks the most square grid with P <= Q. Creates the BLACS context. */
+TSR_API int tsr_dist_create(int P, int Q, int64_t mb, int64_t nb, tsr_dist_t **out);
+TSR_API void tsr_dist_free(tsr_dist_t **d);
+TSR_API void tsr_dist_grid(const tsr_dist_t *d, int *P, int *Q, int *myrow, int *mycol);
+TSR_API void tsr_dist_tile(const tsr_dist_t *d, int64_t *mb, int64_t *nb);
+/* Rank that owns global element (i, j). */
+TSR_API int tsr_dist_owner(const tsr_dist_t *d, int64_t i, int64_t j);
+TSR_API int tsr_dist_blacs_context(const tsr_dist_t *d);
+
+/* ---- creation (collective) ---- */
+TSR_API int tsr_array_zeros(tsr_dist_t *d, int64_t m, int64_t n, tsr_array_t **out);
+TSR_API int tsr_array_full(tsr_dist_t *d, int64_t m, int64_t n, double value, tsr_array_t **out);
+TSR_API int tsr_array_ones(tsr_dist_t *d, int64_t m, int64_t n, tsr_array_t **out);
+TSR_API int tsr_array_identity(tsr_dist_t *d, int64_t n, tsr_array_t **out);
+/* n x 1: start, start + step, ... */
+TSR_API int tsr_array_arange(tsr_dist_t *d, int64_t n, double start, double step, tsr_array_t **out);
+/* n x 1: n points from start to stop inclusive (numpy.linspace). */
+TSR_API int tsr_array_linspace(tsr_dist_t *d, double start, double stop, int64_t n, tsr_array_t **out);
+/* Counter-based (Philox4x32-10) random numbers keyed on (seed, global
+ * index): the same seed gives the same array for any rank count and tile
+ * size. Uniform on [lo, hi); normal by Box-Muller. */
+TSR_API int tsr_array_random_uniform(tsr_dist_t *d, int64_t m, int64_t n, uint64_t seed, double lo,
+                                     double hi, tsr_array_t **out);
+TSR_API int tsr_array_random_normal(tsr_dist_t *d, int64_t m, int64_t n, uint64_t seed, double mean,
+                                    double stddev, tsr_array_t **out);
+/* From a buffer on rank root (row-major, m*n doubles; ignored elsewhere). */
+TSR_API int tsr_array_scatter(tsr_dist_t *d, int64_t m, int64_t n, const double *buf, int root,
+                              tsr_array_t **out);
+/* Into a buffer on rank root (row-major, m*n doubles; NULL elsewhere): the
+ * only way a whole array lands on one rank. Waits. */
+TSR_API int tsr_array_gather(tsr_array_t *a, int root, double *buf);
+
+/* Free this rank's part once pending work on it has finished. NULL-safe;
+ * sets *a to NULL. */
+TSR_API void tsr_array_free(tsr_array_t **a);
+
+TSR_API void tsr_array_shape(const tsr_array_t *a, int64_t *m, int64_t *n);
+TSR_API tsr_dist_t *tsr_array_dist(const tsr_array_t *a);
+/* Wait until every pending write to this rank's tiles has finished; returns
+ * the first error of the work that produced them. */
+TSR_API int tsr_array_wait(tsr_array_t *a);
+
+/* ScaLAPACK view, zero copy: waits, then gives desc[9], this rank's local
+ * column-major buffer and its leading dimension. The buffer stays owned by
+ * the array; writes through it are the array's new contents. */
+TSR_API int tsr_array_scalapack(tsr_array_t *a, int desc[9], double **local, int *lld);
+
+/* ---- element-wise expressions, evaluated as ONE fused pass per tile ----
+ * Build a tree with the tsr_ex_* constructors, evaluate it with
+ * tsr_array_eval: no temporaries are made for inner nodes. Operands are
+ * arrays of one shape m x n on the same distribution, scalars, or vectors
+ * broadcast over it as numpy does: 1 x n (a row, repeated down the rows),
+ * m x 1 (a column, repeated across) and 1 x 1. Constructors return NULL on
+ * allocation failure and pass NULL children through, so tsr_array_eval
+ * reports the failure once. A tree does not own its arrays; free the tree
+ * with tsr_ex_free after eval (eval holds what it needs). */
+typedef struct tsr_expr_s tsr_expr_t;
+enum tsr_binop {
+    TSR_ADD, TSR_SUB, TSR_MUL, TSR_DIV, TSR_POW, TSR_MAXIMUM, TSR_MINIMUM,
+    TSR_LT, TSR_LE, TSR_GT, TSR_GE, TSR_EQ, TSR_NE /* comparisons give 1.0 or 0.0 */
+};
+enum tsr_unop { TSR_NEG, TSR_ABS, TSR_SQRT, TSR_EXP, TSR_LOG, TSR_TANH, TSR_SIGMOID };
+TSR_API tsr_expr_t *tsr_ex_array(tsr_array_t *a);
+TSR_API tsr_expr_t *tsr_ex_scalar(double v);
+TSR_API tsr_expr_t *tsr_ex_binary(int op, tsr_expr_t *l, tsr_expr_t *r);
+TSR_API tsr_expr_t *tsr_ex_unary(int op, tsr_expr_t *x);
+/* cond != 0 ? a : b, element by element. */
+TSR_API tsr_expr_t *tsr_ex_where(tsr_expr_t *cond, tsr_expr_t *a, tsr_expr_t *b);
+TSR_API void tsr_ex_free(tsr_expr_t **e);
+TSR_API int tsr_array_eval(tsr_expr_t *e, tsr_array_t **out);
+
+/* ---- reductions: local partials per tile, then a tree over ranks ---- */
+enum tsr_redop { TSR_SUM, TSR_MEAN, TSR_MIN, TSR_MAX, TSR_NORM2, TSR_ARGMIN, TSR_ARGMAX };
+/* Whole array to one number, on every rank (waits). Argmin/argmax give the
+ * flat row-major index of the first extreme element. */
+TSR_API int tsr_array_reduce(tsr_array_t *a, int op, double *out);
+/* Same, asynchronous: the future's value is a const double * it owns. */
+TSR_API int tsr_array_reduce_async(tsr_array_t *a, int op, tsr_future_t **out);
+/* Along axis 0 (down the columns: 1 x n result) or 1 (along the rows:
+ * m x 1 result), on a's distribution. Arg ops give indices as doubles. */
+TSR_API int tsr_array_reduce_axis(tsr_array_t *a, int op, int axis, tsr_array_t **out);
+
+/* ---- linear algebra ---- */
+/* c = a b for a m x k and b k x n on the same grid (SUMMA: panels move by
+ * active messages, dgemm per tile). n == 1 is matrix-vector. c gets a's
+ * distribution. */
+TSR_API int tsr_matmul(tsr_array_t *a, tsr_array_t *b, tsr_array_t **out);
+TSR_API int tsr_array_transpose(tsr_array_t *a, tsr_array_t **out);
+/* x with a x = b (ScaLAPACK pdgesv on copies; a and b unchanged). A
+ * singular a is TSR_ERR_RUNTIME naming the zero pivot. */
+TSR_API int tsr_solve(tsr_array_t *a, tsr_array_t *b, tsr_array_t **out);
+/* Lower-triangular l with l l^T = a (pdpotrf on a copy; upper part zero).
+ * Not positive definite is TSR_ERR_RUNTIME. */
+TSR_API int tsr_cholesky(tsr_array_t *a, tsr_array_t **out);
+
+/* ---- restructuring (each makes a new distributed array) ---- */
+/* Rows [r0, r1) and columns [c0, c1), on a's distribution. */
+TSR_API int tsr_array_slice(tsr_array_t *a, int64_t r0, int64_t r1, int64_t c0, int64_t c1,
+                            tsr_array_t **out);
+/* The same values on another distribution (any grid and tile size). */
+TSR_API int tsr_array_redistribute(tsr_array_t *a, tsr_dist_t *d, tsr_array_t **out);
+/* Along axis 0 (stack rows) or 1 (side by side), on the first one's dist. */
+TSR_API int tsr_array_concat(int count, tsr_array_t *const *arrays, int axis, tsr_array_t **out);
+
+/* ---- .npy files through MPI-IO: each rank reads/writes its own tiles ----
+ * Load reads float64 (also int64 and float32, converted), C or Fortran
+ * order, 1-D (as n x 1) or 2-D. Save writes float64 C order to a temporary
+ * name beside path, then renames, so a failed save leaves an old file intact.
+ * Errors name the file and what is wrong with it. */
+TSR_API int tsr_array_load(tsr_dist_t *d, const char *path, tsr_array_t **out);
+TSR_API int tsr_array_save(tsr_array_t *a, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
