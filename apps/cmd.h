@@ -1,0 +1,22 @@
+/* The tessera command's subcommands. Each lives in its own cmd_NAME.c and is
+ * listed once in the table in tessera.c. A subcommand gets argv with its own
+ * name in argv[0] and returns the process exit status: 0 success, 1 failure
+ * (wrong answer, runtime error), 2 bad usage. */
+#ifndef TSR_APP_CMD_H
+#define TSR_APP_CMD_H
+
+#include <stdio.h>
+
+typedef struct app_cmd {
+    const char *name;
+    const char *summary;  /* one line for `tessera --help` */
+    int (*run)(int argc, char **argv);
+} app_cmd;
+
+int cmd_demo(int argc, char **argv);
+
+/* Parse a decimal integer option value in [lo, hi]; on error print
+ * "tessera OPT: ..." and return -1. */
+int app_parse_long(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);
+
+#endif
