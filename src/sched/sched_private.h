@@ -1,0 +1,65 @@
+/* State private to the scheduler's files: the worker record, the calling
+ * thread's worker, and per-worker object pools. Other layers use
+ * sched_internal.h. */
+#ifndef TSR_SCHED_PRIVATE_H
+#define TSR_SCHED_PRIVATE_H
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "sched/deque.h"
+#include "sched/sched_internal.h"
+
+/* Size classes of the per-worker free lists (bytes): futures fit the first,
+ * the continuation record of a tsr_async with up to 3 deps the second. */
+#define TSR_POOL_NCLASS 3
+#define TSR_POOL_MIN 64
+
+typedef struct tsr__pool {
+    void *head[TSR_POOL_NCLASS];
+    int len[TSR_POOL_NCLASS];
+} tsr__pool;
+
+/* One worker. Counters are written only by the owning thread (plain load +
+ * store of an atomic, no read-modify-write), read by anyone with acquire, so
+ * spawning a task touches no shared cache line. */
+typedef struct tsr__worker {
+    tsr__deque dq;
+    alignas(TSR_CACHELINE) _Atomic uint64_t spawned;
+    _Atomic uint64_t executed;
+    _Atomic uint64_t steals, steal_attempts, sleeps;
+    uint64_t rng;   /* xorshift64 state for victim choice */
+    int id;
+    int depth;      /* tasks running on this thread's stack */
+    pthread_t thread;
+    tsr__pool pool;
+} tsr__worker;
+
+/* The calling thread's worker, NULL for threads that are not workers. */
+extern _Thread_local tsr__worker *tsr__tls_worker;
+
+/* Owner-only increment of a counter that others may read. */
+static inline void tsr__bump(_Atomic uint64_t *c) {
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                          memory_order_release);
+}
+
+/* 1 while tsr_sched_init has succeeded and tsr_sched_fini has not begun. */
+int tsr__sched_running(void);
+
+/* On a worker: run tasks (and the idle hook, with backoff) until done(arg)
+ * returns nonzero; done is checked before each task so the caller resumes
+ * as soon as it can. Used by tsr_wait. */
+void tsr__sched_help_until(int (*done)(const void *arg), const void *arg);
+
+/* Small objects from the calling worker's free list (malloc for other
+ * threads and for sizes over the largest class). Freed blocks go to the
+ * freeing worker's list, capped; beyond the cap, and on non-workers, free(). */
+void *tsr__pool_alloc(size_t size);
+void tsr__pool_free(void *p, size_t size);
+/* Release every block on a worker's lists (scheduler shutdown). */
+void tsr__pool_clear(tsr__pool *pool);
+
+#endif

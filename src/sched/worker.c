@@ -1,0 +1,547 @@
+/* Workers: start and stop, the run loop, finding work (own deque, injection
+ * queue, stealing), idle backoff and sleeping, drain and help.
+ *
+ * Who runs what: worker 0 is the thread that called tsr_sched_init and runs
+ * tasks only inside tsr_sched_drain, tsr_sched_help and tsr_wait; workers
+ * 1..W-1 are pthreads started here that loop in worker_main until fini. */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sched/sched_private.h"
+#include "sched/topology.h"
+
+/* Backoff of an idle worker. Each round tries every victim once and calls
+ * the idle hook. SPIN rounds with a pause, then YIELD rounds of
+ * sched_yield (lets another rank's thread run on an oversubscribed core),
+ * then condition-variable sleeps of SLEEP_NS each until woken by a push.
+ * The sleep is timed so that the idle hook (MPI progress) still runs every
+ * millisecond even when nothing is pushed. */
+#define TSR_IDLE_SPIN 64
+#define TSR_IDLE_YIELD 16
+#define TSR_IDLE_SLEEP_NS 1000000L
+/* Waiters (drain, tsr_wait on a worker) do not sleep on the condition
+ * variable, because no push is addressed to them; after spinning and
+ * yielding they nanosleep with a doubling interval up to WAIT_SLEEP_MAX_NS. */
+#define TSR_WAIT_SLEEP_MIN_NS 1000L
+#define TSR_WAIT_SLEEP_MAX_NS 100000L
+/* Initial deque size; it doubles as needed (16 bytes per slot). */
+#define TSR_DEQUE_LOG2 10
+#define TSR_MAX_WORKERS 1024
+
+_Thread_local tsr__worker *tsr__tls_worker = NULL;
+
+/* A task spawned by a thread that is not a worker. */
+typedef struct inject_node {
+    struct inject_node *next;
+    tsr__task task;
+} inject_node;
+
+static struct {
+    _Atomic int running;
+    _Atomic int stop;
+    int n;
+    tsr__worker *w;
+    tsr__topo *topo;
+    int pinned;
+
+    /* Sleeping idle workers. sleepers is changed under sleep_mu but read
+     * without it by every push; wakeups counts signals not yet consumed. */
+    pthread_mutex_t sleep_mu;
+    pthread_cond_t sleep_cv;
+    _Atomic int sleepers;
+    int wakeups;
+
+    /* Tasks from non-worker threads. inject_len lets workers skip the lock
+     * when the queue is empty; accepting turns spawns away during fini. */
+    pthread_mutex_t inject_mu;
+    inject_node *inject_head, *inject_tail;
+    _Atomic int64_t inject_len;
+    _Atomic uint64_t inject_spawned;
+    int accepting;
+
+    _Atomic(tsr__idle_hook_fn) hook;
+} S = {
+    .sleep_mu = PTHREAD_MUTEX_INITIALIZER,
+    .inject_mu = PTHREAD_MUTEX_INITIALIZER,
+};
+
+int tsr__sched_running(void) { return atomic_load_explicit(&S.running, memory_order_acquire); }
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* ---- idle hook, sleeping and waking ------------------------------------- */
+
+void tsr__sched_set_idle_hook(tsr__idle_hook_fn hook) {
+    atomic_store_explicit(&S.hook, hook, memory_order_release);
+}
+
+static inline int call_hook(void) {
+    tsr__idle_hook_fn h = atomic_load_explicit(&S.hook, memory_order_acquire);
+    return h ? h() : 0;
+}
+
+static void wake_one(void) {
+    pthread_mutex_lock(&S.sleep_mu);
+    int s = atomic_load_explicit(&S.sleepers, memory_order_relaxed);
+    if (s > 0) {
+        atomic_store_explicit(&S.sleepers, s - 1, memory_order_relaxed);
+        S.wakeups++;
+        pthread_cond_signal(&S.sleep_cv);
+    }
+    pthread_mutex_unlock(&S.sleep_mu);
+}
+
+/* Called after every push. The check is a relaxed load, without a fence
+ * between the push and it: on the rare interleaving where a worker goes to
+ * sleep just as a task is pushed, the worker sleeps at most one
+ * TSR_IDLE_SLEEP_NS instead of the pusher paying a full fence per task. The
+ * pushing thread itself always comes back for its own tasks, so nothing is
+ * ever stranded. */
+static inline void maybe_wake(void) {
+    if (atomic_load_explicit(&S.sleepers, memory_order_relaxed) > 0) wake_one();
+}
+
+void tsr__sched_wake_all(void) {
+    pthread_mutex_lock(&S.sleep_mu);
+    int s = atomic_load_explicit(&S.sleepers, memory_order_relaxed);
+    if (s > 0) {
+        atomic_store_explicit(&S.sleepers, 0, memory_order_relaxed);
+        S.wakeups += s;
+    }
+    pthread_cond_broadcast(&S.sleep_cv);
+    pthread_mutex_unlock(&S.sleep_mu);
+}
+
+static int work_visible(void) {
+    if (atomic_load_explicit(&S.inject_len, memory_order_relaxed) > 0) return 1;
+    for (int i = 0; i < S.n; i++)
+        if (tsr__deque_size(&S.w[i].dq) > 0) return 1;
+    return 0;
+}
+
+/* Sleep until woken or TSR_IDLE_SLEEP_NS passes. Returns 1 if woken by a
+ * push (the caller spins again), 0 on timeout. */
+static int sleep_once(tsr__worker *w) {
+    int woken = 0;
+    pthread_mutex_lock(&S.sleep_mu);
+    atomic_store_explicit(&S.sleepers, atomic_load_explicit(&S.sleepers, memory_order_relaxed) + 1,
+                          memory_order_seq_cst);
+    if (work_visible() || atomic_load_explicit(&S.stop, memory_order_acquire)) {
+        atomic_store_explicit(&S.sleepers,
+                              atomic_load_explicit(&S.sleepers, memory_order_relaxed) - 1,
+                              memory_order_relaxed);
+        pthread_mutex_unlock(&S.sleep_mu);
+        return 1;
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_nsec += TSR_IDLE_SLEEP_NS;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    int e = 0;
+    while (S.wakeups == 0 && e != ETIMEDOUT && !atomic_load_explicit(&S.stop, memory_order_acquire))
+        e = pthread_cond_timedwait(&S.sleep_cv, &S.sleep_mu, &until);
+    if (S.wakeups > 0) {
+        /* Whoever signalled already took us off sleepers. */
+        S.wakeups--;
+        woken = 1;
+    } else {
+        atomic_store_explicit(&S.sleepers,
+                              atomic_load_explicit(&S.sleepers, memory_order_relaxed) - 1,
+                              memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&S.sleep_mu);
+    tsr__bump(&w->sleeps);
+    return woken;
+}
+
+/* Backoff for a thread that waits for a condition rather than for work. */
+static void wait_backoff(unsigned *idle) {
+    unsigned i = ++*idle;
+    if (i < TSR_IDLE_SPIN) {
+        cpu_relax();
+    } else if (i < TSR_IDLE_SPIN + TSR_IDLE_YIELD) {
+        sched_yield();
+    } else {
+        unsigned k = i - (TSR_IDLE_SPIN + TSR_IDLE_YIELD);
+        long ns = k < 7 ? TSR_WAIT_SLEEP_MIN_NS << k : TSR_WAIT_SLEEP_MAX_NS;
+        if (ns > TSR_WAIT_SLEEP_MAX_NS) ns = TSR_WAIT_SLEEP_MAX_NS;
+        struct timespec ts = {0, ns};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* ---- finding and running tasks ------------------------------------------ */
+
+static inline uint64_t xorshift(uint64_t *s) {
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+static int inject_pop(tsr__task *out) {
+    if (atomic_load_explicit(&S.inject_len, memory_order_relaxed) == 0) return 0;
+    pthread_mutex_lock(&S.inject_mu);
+    inject_node *nd = S.inject_head;
+    if (nd != NULL) {
+        S.inject_head = nd->next;
+        if (S.inject_head == NULL) S.inject_tail = NULL;
+        atomic_fetch_sub_explicit(&S.inject_len, 1, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&S.inject_mu);
+    if (nd == NULL) return 0;
+    *out = nd->task;
+    free(nd);
+    return 1;
+}
+
+/* One pass over the other workers from a random start. A lost race means
+ * the victim still has work, so it is retried once before moving on. */
+static int steal_some(tsr__worker *w, tsr__task *out) {
+    int n = S.n;
+    if (n < 2) return 0;
+    int start = (int)(xorshift(&w->rng) % (uint64_t)n);
+    for (int i = 0; i < n; i++) {
+        int v = start + i;
+        if (v >= n) v -= n;
+        if (v == w->id) continue;
+        for (int tries = 0; tries < 2; tries++) {
+            tsr__bump(&w->steal_attempts);
+            int r = tsr__deque_steal(&S.w[v].dq, out);
+            if (r == 1) {
+                tsr__bump(&w->steals);
+                return 1;
+            }
+            if (r == 0) break;
+        }
+    }
+    return 0;
+}
+
+static inline int find_work(tsr__worker *w, tsr__task *out) {
+    if (tsr__deque_pop(&w->dq, out)) return 1;
+    if (inject_pop(out)) return 1;
+    return steal_some(w, out);
+}
+
+static inline void run_task(tsr__worker *w, tsr__task t) {
+    w->depth++;
+    t.fn(t.arg);
+    w->depth--;
+    /* After the body: everything it spawned is already counted, so a
+     * reader that sees this increment also sees those spawns. */
+    tsr__bump(&w->executed);
+}
+
+static void *worker_main(void *p) {
+    tsr__worker *w = p;
+    tsr__tls_worker = w;
+    if (S.pinned) tsr__topo_pin_self(S.topo, w->id, 0);
+    unsigned idle = 0;
+    tsr__task t;
+    while (!atomic_load_explicit(&S.stop, memory_order_acquire)) {
+        if (find_work(w, &t)) {
+            run_task(w, t);
+            idle = 0;
+            continue;
+        }
+        if (call_hook() > 0) {
+            idle = 0;
+            continue;
+        }
+        idle++;
+        if (idle < TSR_IDLE_SPIN)
+            cpu_relax();
+        else if (idle < TSR_IDLE_SPIN + TSR_IDLE_YIELD)
+            sched_yield();
+        else
+            idle = sleep_once(w) ? 0 : TSR_IDLE_SPIN + TSR_IDLE_YIELD;
+    }
+    tsr__tls_worker = NULL;
+    return NULL;
+}
+
+void tsr__sched_help_until(int (*done)(const void *arg), const void *arg) {
+    tsr__worker *w = tsr__tls_worker;
+    tsr__task t;
+    unsigned idle = 0;
+    while (!done(arg)) {
+        if (w != NULL && find_work(w, &t)) {
+            run_task(w, t);
+            idle = 0;
+            continue;
+        }
+        if (call_hook() > 0) {
+            idle = 0;
+            continue;
+        }
+        wait_backoff(&idle);
+    }
+}
+
+/* ---- spawning ----------------------------------------------------------- */
+
+static int spawn_inject(tsr_task_fn fn, void *arg) {
+    inject_node *nd = malloc(sizeof *nd);
+    if (nd == NULL) return tsr_error(TSR_ERR_NOMEM, "tsr_spawn: cannot allocate a task");
+    nd->next = NULL;
+    nd->task.fn = fn;
+    nd->task.arg = arg;
+    pthread_mutex_lock(&S.inject_mu);
+    if (!S.accepting) {
+        pthread_mutex_unlock(&S.inject_mu);
+        free(nd);
+        return tsr_error(TSR_ERR_STATE, "tsr_spawn: the scheduler is not running");
+    }
+    /* Counted before it can run, as on the worker path. */
+    atomic_fetch_add_explicit(&S.inject_spawned, 1, memory_order_release);
+    if (S.inject_tail)
+        S.inject_tail->next = nd;
+    else
+        S.inject_head = nd;
+    S.inject_tail = nd;
+    atomic_fetch_add_explicit(&S.inject_len, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&S.inject_mu);
+    maybe_wake();
+    return TSR_OK;
+}
+
+int tsr_spawn(tsr_task_fn fn, void *arg) {
+    if (fn == NULL) return tsr_error(TSR_ERR_INVALID, "tsr_spawn: fn is NULL");
+    tsr__worker *w = tsr__tls_worker;
+    if (w == NULL) return spawn_inject(fn, arg);
+    /* Count first: the push's release publishes the count with the task, so
+     * whoever runs it (and bumps executed) never makes pending dip to 0. */
+    uint64_t s = atomic_load_explicit(&w->spawned, memory_order_relaxed);
+    atomic_store_explicit(&w->spawned, s + 1, memory_order_release);
+    int rc = tsr__deque_push(&w->dq, fn, arg);
+    if (rc != TSR_OK) {
+        atomic_store_explicit(&w->spawned, s, memory_order_release);
+        return rc;
+    }
+    maybe_wake();
+    return TSR_OK;
+}
+
+/* ---- counters ----------------------------------------------------------- */
+
+int64_t tsr_sched_pending(void) {
+    if (!tsr__sched_running()) return 0;
+    /* Executed first, then spawned: every task counted as executed was
+     * counted as spawned before, so the difference never undercounts, and
+     * it is exact once the system is quiescent. */
+    uint64_t ex = 0, sp = 0;
+    for (int i = 0; i < S.n; i++) ex += atomic_load_explicit(&S.w[i].executed, memory_order_acquire);
+    sp = atomic_load_explicit(&S.inject_spawned, memory_order_acquire);
+    for (int i = 0; i < S.n; i++) sp += atomic_load_explicit(&S.w[i].spawned, memory_order_acquire);
+    return (int64_t)(sp - ex);
+}
+
+void tsr_sched_stats_get(tsr_sched_stats *out) {
+    if (out == NULL) return;
+    memset(out, 0, sizeof *out);
+    if (!tsr__sched_running()) return;
+    out->spawned = atomic_load_explicit(&S.inject_spawned, memory_order_relaxed);
+    for (int i = 0; i < S.n; i++) {
+        tsr__worker *w = &S.w[i];
+        out->spawned += atomic_load_explicit(&w->spawned, memory_order_relaxed);
+        out->executed += atomic_load_explicit(&w->executed, memory_order_relaxed);
+        out->steals += atomic_load_explicit(&w->steals, memory_order_relaxed);
+        out->steal_attempts += atomic_load_explicit(&w->steal_attempts, memory_order_relaxed);
+        out->sleeps += atomic_load_explicit(&w->sleeps, memory_order_relaxed);
+    }
+}
+
+int tsr_num_workers(void) { return tsr__sched_running() ? S.n : 0; }
+
+int tsr_worker_id(void) {
+    tsr__worker *w = tsr__tls_worker;
+    return w ? w->id : -1;
+}
+
+/* ---- help and drain ----------------------------------------------------- */
+
+int tsr_sched_help(void) {
+    tsr__worker *w = tsr__tls_worker;
+    tsr__task t;
+    if (w == NULL || !find_work(w, &t)) return 0;
+    run_task(w, t);
+    return 1;
+}
+
+int tsr_sched_drain(void) {
+    if (!tsr__sched_running())
+        return tsr_error(TSR_ERR_STATE, "tsr_sched_drain: the scheduler is not running");
+    tsr__worker *w = tsr__tls_worker;
+    if (w != NULL && w->depth > 0)
+        return tsr_error(TSR_ERR_STATE,
+                         "tsr_sched_drain called inside a task on worker %d: it would wait "
+                         "for itself",
+                         w->id);
+    tsr__task t;
+    unsigned idle = 0;
+    for (;;) {
+        /* pending is summed over all workers, so it is read only when this
+         * thread finds nothing to run. */
+        if (w != NULL && find_work(w, &t)) {
+            run_task(w, t);
+            idle = 0;
+            continue;
+        }
+        if (tsr_sched_pending() == 0) return TSR_OK;
+        if (call_hook() > 0) {
+            idle = 0;
+            continue;
+        }
+        wait_backoff(&idle);
+    }
+}
+
+/* ---- start and stop ----------------------------------------------------- */
+
+/* TSR_THREADS if set (strictly parsed), else 0. */
+static int threads_from_env(int *out) {
+    const char *s = getenv("TSR_THREADS");
+    *out = 0;
+    if (s == NULL || *s == '\0') return TSR_OK;
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < 1 || v > TSR_MAX_WORKERS)
+        return tsr_error(TSR_ERR_INVALID, "TSR_THREADS='%s' is not an integer in [1, %d]", s,
+                         TSR_MAX_WORKERS);
+    *out = (int)v;
+    return TSR_OK;
+}
+
+static void free_workers(int n) {
+    for (int i = 0; i < n; i++) {
+        tsr__deque_destroy(&S.w[i].dq);
+        tsr__pool_clear(&S.w[i].pool);
+    }
+    tsr_aligned_free(S.w);
+    S.w = NULL;
+    S.n = 0;
+    tsr__topo_close(S.topo);
+    S.topo = NULL;
+    S.pinned = 0;
+}
+
+int tsr_sched_init(int nthreads, int pin) {
+    int rc = TSR_OK, ninit = 0, started = 1;
+    if (tsr__sched_running() || S.w != NULL)
+        return tsr_error(TSR_ERR_STATE, "tsr_sched_init: the scheduler is already running");
+    if (nthreads < 0 || nthreads > TSR_MAX_WORKERS)
+        return tsr_error(TSR_ERR_INVALID, "tsr_sched_init: nthreads=%d is not in [0, %d]",
+                         nthreads, TSR_MAX_WORKERS);
+    int n = nthreads;
+    if (n == 0) TSR_CHECK(threads_from_env(&n));
+    /* Loading the topology costs milliseconds: only when it is needed. */
+    if (n == 0 || pin) S.topo = tsr__topo_open();
+    if (n == 0) n = tsr__topo_ncores(S.topo);
+
+    S.w = tsr_aligned_alloc(2 * TSR_CACHELINE, (size_t)n * sizeof(tsr__worker));
+    TSR_CHECK_MSG(S.w != NULL, TSR_ERR_NOMEM, "tsr_sched_init: cannot allocate %d workers", n);
+    memset(S.w, 0, (size_t)n * sizeof(tsr__worker));
+    for (; ninit < n; ninit++) {
+        tsr__worker *w = &S.w[ninit];
+        TSR_CHECK(tsr__deque_init(&w->dq, TSR_DEQUE_LOG2));
+        w->id = ninit;
+        w->rng = 0x9E3779B97F4A7C15ULL * (uint64_t)(ninit + 1);
+    }
+    S.n = n;
+    atomic_store(&S.stop, 0);
+    atomic_store(&S.sleepers, 0);
+    S.wakeups = 0;
+    atomic_store(&S.inject_spawned, 0);
+    atomic_store(&S.inject_len, 0);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&S.sleep_cv, &ca);
+    pthread_condattr_destroy(&ca);
+
+    S.pinned = pin && tsr__topo_plan(S.topo, n) == 0;
+    tsr__tls_worker = &S.w[0];
+    if (S.pinned) tsr__topo_pin_self(S.topo, 0, 1);
+    pthread_mutex_lock(&S.inject_mu);
+    S.accepting = 1;
+    pthread_mutex_unlock(&S.inject_mu);
+    atomic_store_explicit(&S.running, 1, memory_order_release);
+
+    for (; started < n; started++) {
+        int e = pthread_create(&S.w[started].thread, NULL, worker_main, &S.w[started]);
+        if (e != 0) {
+            rc = tsr_error(TSR_ERR_NOMEM, "tsr_sched_init: cannot start worker %d of %d: %s",
+                           started, n, strerror(e));
+            goto fail_started;
+        }
+    }
+    tsr_log(TSR_LOG_DEBUG, "sched: %d workers, %s", n, S.pinned ? "pinned" : "not pinned");
+    return TSR_OK;
+
+fail_started:
+    atomic_store(&S.stop, 1);
+    tsr__sched_wake_all();
+    for (int i = 1; i < started; i++) pthread_join(S.w[i].thread, NULL);
+    atomic_store(&S.running, 0);
+    pthread_mutex_lock(&S.inject_mu);
+    S.accepting = 0;
+    pthread_mutex_unlock(&S.inject_mu);
+    if (S.pinned) tsr__topo_restore_self(S.topo);
+    tsr__tls_worker = NULL;
+    pthread_cond_destroy(&S.sleep_cv);
+    free_workers(n);
+    return rc;
+fail:
+    if (S.w != NULL) {
+        for (int i = 0; i < ninit; i++) tsr__deque_destroy(&S.w[i].dq);
+        tsr_aligned_free(S.w);
+        S.w = NULL;
+    }
+    tsr__topo_close(S.topo);
+    S.topo = NULL;
+    S.n = 0;
+    return rc;
+}
+
+int tsr_sched_fini(void) {
+    int rc = TSR_OK;
+    if (!tsr__sched_running())
+        return tsr_error(TSR_ERR_STATE, "tsr_sched_fini: the scheduler is not running");
+    if (tsr__tls_worker != &S.w[0])
+        return tsr_error(TSR_ERR_STATE,
+                         "tsr_sched_fini must be called by the thread that called "
+                         "tsr_sched_init");
+    TSR_CHECK(tsr_sched_drain());
+    /* Refuse new tasks from other threads, then run what slipped in. */
+    pthread_mutex_lock(&S.inject_mu);
+    S.accepting = 0;
+    pthread_mutex_unlock(&S.inject_mu);
+    TSR_CHECK(tsr_sched_drain());
+
+    atomic_store_explicit(&S.stop, 1, memory_order_release);
+    tsr__sched_wake_all();
+    for (int i = 1; i < S.n; i++) pthread_join(S.w[i].thread, NULL);
+    atomic_store_explicit(&S.running, 0, memory_order_release);
+    if (S.pinned) tsr__topo_restore_self(S.topo);
+    tsr__tls_worker = NULL;
+    pthread_cond_destroy(&S.sleep_cv);
+    free_workers(S.n);
+    return TSR_OK;
+fail:
+    return rc;
+}
