@@ -21,6 +21,7 @@ int tsr__deque_init(tsr__deque *d, int log2_capacity) {
     atomic_init(&d->bottom, 0);
     atomic_init(&d->buf, a);
     d->own_bottom = 0;
+    d->pub_bottom = 0;
     d->top_bound = 0;
     d->own_buf = a;
     return TSR_OK;
@@ -58,7 +59,75 @@ int tsr__deque_grow(tsr__deque *d, int64_t t, int64_t b) {
     return TSR_OK;
 }
 
-int tsr__deque_steal(tsr__deque *d, tsr__task *out) {
+/* Store bottom = nb, then read top, with the store-load ordering that both
+ * pop variants need: a thief that read the old bottom read top before we
+ * do, so it can only take an index <= the top we see. */
+static inline int64_t set_bottom_read_top(tsr__deque *d, int64_t nb) {
+#ifdef TSR_TSAN
+    atomic_store_explicit(&d->bottom, nb, memory_order_seq_cst);
+    return atomic_load_explicit(&d->top, memory_order_seq_cst);
+#else
+    atomic_store_explicit(&d->bottom, nb, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
+    return atomic_load_explicit(&d->top, memory_order_relaxed);
+#endif
+}
+
+static inline void read_slot(tsr__deque *d, int64_t i, tsr__task *out) {
+    tsr__slot *s = &d->own_buf->slot[i & d->own_buf->mask];
+    out->fn = atomic_load_explicit(&s->fn, memory_order_relaxed);
+    out->arg = atomic_load_explicit(&s->arg, memory_order_relaxed);
+}
+
+int tsr__deque_pop_public(tsr__deque *d, tsr__task *out) {
+    int64_t b = d->pub_bottom; /* == own_bottom: nothing private */
+    /* Empty even by the stale bound: touch no shared line (an idle worker
+     * polling its own deque). */
+    if (b - 1 < d->top_bound) return 0;
+    int64_t k = (b - d->top_bound) / 2;
+    if (k > TSR_DEQUE_CHUNK) k = TSR_DEQUE_CHUNK;
+    if (k > 1) {
+        /* Take [b - k, b) private with one fence: any thief that can still
+         * succeed takes an index <= t, so if t < b - k the chunk is ours.
+         * The owner then runs k tasks without touching shared lines. */
+        int64_t nb = b - k;
+        int64_t t = set_bottom_read_top(d, nb);
+        d->top_bound = t;
+        if (t < nb) {
+            d->pub_bottom = nb;
+            d->own_bottom = b - 1;
+            read_slot(d, b - 1, out);
+            if (nb - t < TSR_DEQUE_LOW) { /* the bound was stale: share */
+                tsr__deque_publish(d);
+                return 2;
+            }
+            return 1;
+        }
+        /* Fewer tasks than the stale bound said: fall back to one. */
+    }
+    /* Lê et al.'s take(). */
+    int64_t b1 = b - 1;
+    int64_t t = set_bottom_read_top(d, b1);
+    if (t > b1) { /* empty */
+        atomic_store_explicit(&d->bottom, b, memory_order_relaxed);
+        d->top_bound = t;
+        return 0;
+    }
+    read_slot(d, b1, out);
+    if (t == b1) { /* the last task: race thieves for it through top */
+        int won = atomic_compare_exchange_strong_explicit(&d->top, &t, t + 1,
+                                                          memory_order_seq_cst,
+                                                          memory_order_relaxed);
+        atomic_store_explicit(&d->bottom, b, memory_order_relaxed);
+        d->top_bound = b; /* top is b now, whoever won */
+        return won;
+    }
+    d->top_bound = t;
+    d->own_bottom = d->pub_bottom = b1;
+    return 1;
+}
+
+int tsr__deque_steal(tsr__deque *d, tsr__task *out, int64_t min) {
 #ifdef TSR_TSAN
     int64_t t = atomic_load_explicit(&d->top, memory_order_seq_cst);
     int64_t b = atomic_load_explicit(&d->bottom, memory_order_seq_cst);
@@ -68,7 +137,7 @@ int tsr__deque_steal(tsr__deque *d, tsr__task *out) {
     atomic_thread_fence(memory_order_seq_cst);
     int64_t b = atomic_load_explicit(&d->bottom, memory_order_acquire);
 #endif
-    if (t >= b) return 0;
+    if (b - t < min) return 0;
     /* Acquire (the paper's consume): the slots of a freshly grown array. */
     tsr__deque_buf *a = atomic_load_explicit(&d->buf, memory_order_acquire);
     tsr__slot *s = &a->slot[t & a->mask];

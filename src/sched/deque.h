@@ -59,24 +59,48 @@ typedef struct tsr__deque {
     alignas(TSR_CACHELINE) _Atomic int64_t top;
     alignas(TSR_CACHELINE) _Atomic int64_t bottom;
     _Atomic(tsr__deque_buf *) buf;
-    /* The owner's private copies, on a line no thief reads: its own bottom
-     * and array, and a lower bound of top (top only grows), so a push reads
-     * no line that thieves write. Measured at 2 threads, flat spawn+drain:
-     * 57 ns/task reading top and bottom from the shared lines. */
+    /* The owner's private view, on a line no thief reads. Slots
+     * [top, pub_bottom) are public (pub_bottom is what bottom holds);
+     * [pub_bottom, own_bottom) are private: a chunk the owner took back in
+     * one step (tsr__deque_pop_public) and now pops with plain loads, no
+     * fence. top_bound is a lower bound of top (top only grows). */
     alignas(TSR_CACHELINE) int64_t own_bottom;
+    int64_t pub_bottom;
     int64_t top_bound;
     tsr__deque_buf *own_buf;
 } tsr__deque;
+
+/* Largest chunk the owner takes private at once, and the public size below
+ * which it gives its private tasks back to thieves (checked before each
+ * task it runs, so a long task strands at most what it spawns itself). */
+#define TSR_DEQUE_CHUNK 32
+#define TSR_DEQUE_LOW 4
 
 int tsr__deque_init(tsr__deque *d, int log2_capacity);
 void tsr__deque_destroy(tsr__deque *d);
 /* Owner only: replace the full array by one twice as large. */
 int tsr__deque_grow(tsr__deque *d, int64_t top, int64_t bottom);
-/* Any thread: 1 and *out on success, 0 if empty, -1 if it lost a race (the
- * deque may still hold tasks). */
-int tsr__deque_steal(tsr__deque *d, tsr__task *out);
+/* Owner only: pop when there is no private task (see pop). */
+int tsr__deque_pop_public(tsr__deque *d, tsr__task *out);
+/* Any thread: 1 and *out on success, 0 if fewer than min (>= 1) public
+ * tasks, -1 if it lost a race (the deque may still hold tasks). */
+int tsr__deque_steal(tsr__deque *d, tsr__task *out, int64_t min);
 
-/* Owner only. TSR_OK, or TSR_ERR_NOMEM if the array could not grow. */
+/* Owner only: make every private task public. */
+static inline void tsr__deque_publish(tsr__deque *d) {
+#ifdef TSR_TSAN
+    atomic_store_explicit(&d->bottom, d->own_bottom, memory_order_seq_cst);
+#else
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&d->bottom, d->own_bottom, memory_order_relaxed);
+#endif
+    d->pub_bottom = d->own_bottom;
+}
+
+/* Owner only. The task is public at once (with any private ones): a task
+ * spawned by application code on worker 0 must be visible to thieves
+ * even if worker 0 does not come back to the scheduler for a while.
+ * TSR_OK, or TSR_ERR_NOMEM if the array could not grow. */
 static inline int tsr__deque_push(tsr__deque *d, tsr_task_fn fn, void *arg) {
     int64_t b = d->own_bottom;
     tsr__deque_buf *a = d->own_buf;
@@ -92,54 +116,34 @@ static inline int tsr__deque_push(tsr__deque *d, tsr_task_fn fn, void *arg) {
     tsr__slot *s = &a->slot[b & a->mask];
     atomic_store_explicit(&s->fn, fn, memory_order_relaxed);
     atomic_store_explicit(&s->arg, arg, memory_order_relaxed);
-#ifdef TSR_TSAN
-    atomic_store_explicit(&d->bottom, b + 1, memory_order_seq_cst);
-#else
-    atomic_thread_fence(memory_order_release);
-    atomic_store_explicit(&d->bottom, b + 1, memory_order_relaxed);
-#endif
     d->own_bottom = b + 1;
+    tsr__deque_publish(d);
     return TSR_OK;
 }
 
-/* Owner only: 1 and *out if a task was taken from the bottom, else 0. */
+/* Owner only: take the newest task. 0: none; 1: *out; 2: *out, and private
+ * tasks were just made public (the caller may wake sleeping workers). */
 static inline int tsr__deque_pop(tsr__deque *d, tsr__task *out) {
-    int64_t b = d->own_bottom - 1;
-    /* Empty even by the stale bound: no need to touch the shared lines
-     * (the common case for an idle worker polling its own deque). */
-    if (b < d->top_bound) return 0;
-    tsr__deque_buf *a = d->own_buf;
-#ifdef TSR_TSAN
-    atomic_store_explicit(&d->bottom, b, memory_order_seq_cst);
-    int64_t t = atomic_load_explicit(&d->top, memory_order_seq_cst);
-#else
-    atomic_store_explicit(&d->bottom, b, memory_order_relaxed);
-    /* The store of bottom must be visible before top is read, or the owner
-     * and a thief could both take the last task (store-load ordering). */
-    atomic_thread_fence(memory_order_seq_cst);
-    int64_t t = atomic_load_explicit(&d->top, memory_order_relaxed);
-#endif
-    d->top_bound = t;
-    if (t > b) { /* empty */
-        atomic_store_explicit(&d->bottom, b + 1, memory_order_relaxed);
-        return 0;
-    }
-    tsr__slot *s = &a->slot[b & a->mask];
+    int64_t b = d->own_bottom;
+    if (b <= d->pub_bottom) return tsr__deque_pop_public(d, out);
+    b--;
+    tsr__slot *s = &d->own_buf->slot[b & d->own_buf->mask];
     out->fn = atomic_load_explicit(&s->fn, memory_order_relaxed);
     out->arg = atomic_load_explicit(&s->arg, memory_order_relaxed);
-    if (t == b) { /* last task: race thieves for it through top */
-        int won = atomic_compare_exchange_strong_explicit(&d->top, &t, t + 1,
-                                                          memory_order_seq_cst,
-                                                          memory_order_relaxed);
-        atomic_store_explicit(&d->bottom, b + 1, memory_order_relaxed);
-        d->top_bound = t + 1; /* taken by us or by a thief: top is t + 1 now */
-        return won;
-    }
     d->own_bottom = b;
+    if (b > d->pub_bottom) {
+        /* Private tasks remain: give them back if thieves are running dry.
+         * Reading top misses the cache only after a steal changed it. */
+        d->top_bound = atomic_load_explicit(&d->top, memory_order_acquire);
+        if (d->pub_bottom - d->top_bound < TSR_DEQUE_LOW) {
+            tsr__deque_publish(d);
+            return 2;
+        }
+    }
     return 1;
 }
 
-/* Approximate size, for heuristics only (any thread). */
+/* Approximate number of public tasks, for heuristics only (any thread). */
 static inline int64_t tsr__deque_size(tsr__deque *d) {
     int64_t b = atomic_load_explicit(&d->bottom, memory_order_relaxed);
     int64_t t = atomic_load_explicit(&d->top, memory_order_relaxed);
