@@ -51,19 +51,22 @@ TSR_API void tsr_future_release(tsr_future_t **f);
 TSR_API int tsr_future_ready(const tsr_future_t *f);
 
 /* Wait until f is ready. A worker thread runs other tasks (and drives
- * message progress) meanwhile instead of blocking. Returns TSR_OK and the
+ * message progress) meanwhile instead of blocking; any other thread sleeps
+ * on a condition variable until the future is set. Returns TSR_OK and the
  * value (value_out may be NULL), or the future's error status with its
  * message copied to the calling thread's message. */
 TSR_API int tsr_wait(tsr_future_t *f, void **value_out);
 
-/* Status of a ready future (TSR_OK or its error) and, for errors, its
- * message (valid while the caller holds a reference). */
+/* Status of a ready future (TSR_OK or its error; TSR_ERR_STATE if not ready
+ * yet) and, for errors, its message ("" otherwise; valid while the caller
+ * holds a reference). */
 TSR_API int tsr_future_status(const tsr_future_t *f);
 TSR_API const char *tsr_future_message(const tsr_future_t *f);
 
 /* Run fn(arg) as a task once all n deps are ready (n may be 0). If a dep
  * failed, fn is not run and *out fails with the first failed dep's status and
- * message (lowest index). The task holds its own references to deps. */
+ * message (lowest index). The task holds its own references to deps.
+ * TSR_ERR_STATE when the scheduler is not running (fn is then never run). */
 TSR_API int tsr_async(tsr_async_fn fn, void *arg, int n, tsr_future_t *const *deps,
                       tsr_future_t **out);
 

@@ -19,11 +19,15 @@ extern "C" {
 #endif
 
 /* Start the scheduler without MPI (tsr_init does this for you): nthreads
- * workers including the calling thread (0: the cores hwloc says this process
- * is bound to; TSR_THREADS overrides), pinned if pin != 0 and binding is
- * allowed. For scheduler-only programs and tests. */
+ * workers including the calling thread (nthreads > 0 is used as given; 0:
+ * TSR_THREADS if set, else the cores hwloc says this process is bound to),
+ * pinned if pin != 0 and binding is allowed (workers are left unpinned, with
+ * an info-level log line, when binding fails or there are more threads than
+ * cores). For scheduler-only programs and tests. TSR_ERR_STATE if already
+ * running. */
 TSR_API int tsr_sched_init(int nthreads, int pin);
-/* Drain all tasks, stop and join the workers. */
+/* Drain all tasks, stop and join the workers. Called by the thread that
+ * called tsr_sched_init (else TSR_ERR_STATE). */
 TSR_API int tsr_sched_fini(void);
 
 /* A task body. Runs exactly once on some worker thread of this rank. */
@@ -37,11 +41,13 @@ TSR_API int tsr_spawn(tsr_task_fn fn, void *arg);
 
 /* Run tasks on the calling thread until every task spawned on this rank so
  * far, and every task those spawn, has finished. Called by worker 0 (the
- * main thread) outside any task. */
+ * main thread) outside any task: inside a task it is TSR_ERR_STATE (it would
+ * wait for itself); a thread that is not a worker just waits. */
 TSR_API int tsr_sched_drain(void);
 
-/* Number of workers of this rank, and the calling thread's worker index
- * (0..W-1), or -1 for a thread that is not a worker. */
+/* Number of workers of this rank (0 when the scheduler is not running), and
+ * the calling thread's worker index (0..W-1), or -1 for a thread that is not
+ * a worker. */
 TSR_API int tsr_num_workers(void);
 TSR_API int tsr_worker_id(void);
 
@@ -50,7 +56,9 @@ TSR_API int tsr_worker_id(void);
  * scheduler; a thread that is not a worker gets 0. */
 TSR_API int tsr_sched_help(void);
 
-/* Count of tasks spawned on this rank that have not finished. */
+/* Count of tasks spawned on this rank that have not finished. Exact when
+ * the rank is quiescent; while tasks run it may overcount, never undercount.
+ * 0 when the scheduler is not running. */
 TSR_API int64_t tsr_sched_pending(void);
 
 /* Statistics since start, summed over workers. */

@@ -77,7 +77,7 @@ static void job_schedule(job *j) {
     /* Spawning fails only without memory or after tsr_sched_fini (an input
      * fulfilled late by another thread); running here keeps the promise
      * that the output is always completed. */
-    if (tsr_spawn(job_run, j) != TSR_OK) job_run(j);
+    if (!tsr__sched_running() || tsr_spawn(job_run, j) != TSR_OK) job_run(j);
 }
 
 static void job_dec(job *j) {

@@ -68,6 +68,19 @@ static struct {
     .inject_mu = PTHREAD_MUTEX_INITIALIZER,
 };
 
+/* The sleep condition variable waits on the monotonic clock (a wall-clock
+ * step must not turn a 1 ms nap into minutes). It is created once and never
+ * destroyed, so tsr__sched_wake_all is safe at any time, even between a
+ * fini and the next init. */
+static pthread_once_t sleep_cv_once = PTHREAD_ONCE_INIT;
+static void sleep_cv_init(void) {
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&S.sleep_cv, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
 int tsr__sched_running(void) { return atomic_load_explicit(&S.running, memory_order_acquire); }
 
 static inline void cpu_relax(void) {
@@ -76,6 +89,14 @@ static inline void cpu_relax(void) {
 #elif defined(__aarch64__)
     __asm__ __volatile__("yield");
 #endif
+}
+
+/* Spin-phase pause: 1, 2, 4, ... up to 64 pauses as idle rounds accumulate,
+ * so a thief polling a busy owner's deque reads its bottom line less and
+ * less often (every read forces the owner's next push to refetch it). */
+static inline void spin_pause(unsigned idle) {
+    unsigned n = 1u << (idle < 24 ? idle / 4 : 6);
+    for (unsigned i = 0; i < n; i++) cpu_relax();
 }
 
 /* ---- idle hook, sleeping and waking ------------------------------------- */
@@ -170,7 +191,7 @@ static int sleep_once(tsr__worker *w) {
 static void wait_backoff(unsigned *idle) {
     unsigned i = ++*idle;
     if (i < TSR_IDLE_SPIN) {
-        cpu_relax();
+        spin_pause(i);
     } else if (i < TSR_IDLE_SPIN + TSR_IDLE_YIELD) {
         sched_yield();
     } else {
@@ -278,7 +299,7 @@ static void *worker_main(void *p) {
         }
         idle++;
         if (idle < TSR_IDLE_SPIN)
-            cpu_relax();
+            spin_pause(idle);
         else if (idle < TSR_IDLE_SPIN + TSR_IDLE_YIELD)
             sched_yield();
         else
@@ -482,11 +503,7 @@ int tsr_sched_init(int nthreads, int pin) {
     S.wakeups = 0;
     atomic_store(&S.inject_spawned, 0);
     atomic_store(&S.inject_len, 0);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&S.sleep_cv, &ca);
-    pthread_condattr_destroy(&ca);
+    pthread_once(&sleep_cv_once, sleep_cv_init);
 
     S.pinned = pin && tsr__topo_plan(S.topo, n) == 0;
     tsr__tls_worker = &S.w[0];
@@ -517,7 +534,6 @@ fail_started:
     pthread_mutex_unlock(&S.inject_mu);
     if (S.pinned) tsr__topo_restore_self(S.topo);
     tsr__tls_worker = NULL;
-    pthread_cond_destroy(&S.sleep_cv);
     free_workers(n);
     return rc;
 fail:
@@ -553,7 +569,6 @@ int tsr_sched_fini(void) {
     atomic_store_explicit(&S.running, 0, memory_order_release);
     if (S.pinned) tsr__topo_restore_self(S.topo);
     tsr__tls_worker = NULL;
-    pthread_cond_destroy(&S.sleep_cv);
     free_workers(S.n);
     return TSR_OK;
 fail:
