@@ -26,9 +26,12 @@
 extern "C" {
 #endif
 
-/* Runs as a task on the receiving rank. hdr/payload are valid only during
- * the call unless the payload came from the handler's own alloc callback (it
- * then belongs to the handler's owner). Handlers may spawn tasks and send
+/* Runs as a task on the receiving rank. hdr is valid only during the call.
+ * payload: for a handler registered WITH an alloc callback, a non-empty
+ * payload always came from that callback (eager and self messages are copied
+ * into an alloc'd buffer too) and belongs to the handler from then on;
+ * otherwise (no callback, it returned NULL, or len == 0) it is the runtime's,
+ * valid only during the call. Handlers may spawn tasks and send
  * messages; they must not call tsr_fence. */
 typedef void (*tsr_am_handler)(int src, const void *hdr, size_t hdrlen, void *payload,
                                size_t len, void *arg);
