@@ -7,15 +7,21 @@
 #include "am/am_engine.h"
 #include "am_test.h"
 
-static atomic_int ran;
+static atomic_int injected, sent;
 static int id_ok;
 
+/* "hello": injected; "world": really sent (it may be handled while this rank
+ * is still in the first fence, after its sender left it). */
 static void on_ok(int src, const void *hdr, size_t hdrlen, void *payload, size_t len, void *arg) {
     TSR_UNUSED(hdr), TSR_UNUSED(hdrlen), TSR_UNUSED(arg);
     ASSERT_TRUE(src >= 0 && src < tsr_nranks());
     ASSERT_EQ(len, 5);
-    ASSERT_TRUE(memcmp(payload, "hello", 5) == 0);
-    atomic_fetch_add(&ran, 1);
+    if (memcmp(payload, "hello", 5) == 0)
+        atomic_fetch_add(&injected, 1);
+    else if (memcmp(payload, "world", 5) == 0)
+        atomic_fetch_add(&sent, 1);
+    else
+        TEST_FAIL("unexpected payload");
 }
 
 int main(int argc, char **argv) {
@@ -42,12 +48,12 @@ int main(int argc, char **argv) {
     tsr__am_inject(me, bad, tsr__am_rts_size(0) + 3); /* RTS with trailing bytes */
     tsr__am_inject((me + 1) % n, good, gn);   /* well formed: runs */
     ASSERT_OK(tsr_fence());
-    ASSERT_EQ(atomic_load(&ran), 1);
+    ASSERT_EQ(atomic_load(&injected), 1);
 
-    ASSERT_OK(tsr_am_send((me + 1) % n, id_ok, "hello", 5));
+    ASSERT_OK(tsr_am_send((me + 1) % n, id_ok, "world", 5));
     ASSERT_OK(tsr_fence());
-    ASSERT_EQ(atomic_load(&ran), 2);
-    ASSERT_EQ(am_test_sum_all(atomic_load(&ran)), 2 * n);
+    ASSERT_EQ(atomic_load(&injected), 1);
+    ASSERT_EQ(atomic_load(&sent), 1);
     am_test_finalize();
     return 0;
 }
