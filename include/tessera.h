@@ -8,5 +8,6 @@
 #include "tessera/future.h"
 #include "tessera/am.h"
 #include "tessera/runtime.h"
+#include "tessera/array.h"
 
 #endif

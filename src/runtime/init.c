@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "am/am_internal.h"
+#include "runtime/runtime_internal.h"
 #include "base/internal.h"
 #include "tessera/runtime.h"
 #include "tessera/sched.h"
@@ -74,9 +75,26 @@ fail:
     return rc;
 }
 
+/* Layers above the engine (arrays) tear down here; a handful at most. */
+#define MAX_FINI_HOOKS 16
+static void (*fini_hooks[MAX_FINI_HOOKS])(void);
+static int nfini_hooks;
+
+int tsr__runtime_at_finalize(void (*fn)(void)) {
+    if (nfini_hooks == MAX_FINI_HOOKS)
+        return tsr_error(TSR_ERR_STATE, "too many finalize hooks (%d)", MAX_FINI_HOOKS);
+    fini_hooks[nfini_hooks++] = fn;
+    return TSR_OK;
+}
+
 int tsr_finalize(void) {
     int rc = TSR_OK;
     if (!rt.up) return tsr_error(TSR_ERR_STATE, "tsr_finalize without tsr_init");
+    if (nfini_hooks > 0) {
+        /* Hooks free what messages and tasks may still use: finish those first. */
+        TSR_CHECK(tsr_fence());
+        while (nfini_hooks > 0) fini_hooks[--nfini_hooks]();
+    }
     TSR_CHECK(tsr__am_fini());
     TSR_CHECK(tsr_sched_fini());
     rt.up = 0;
