@@ -31,14 +31,24 @@ typedef struct tsr__worker {
     _Atomic uint64_t executed;
     _Atomic uint64_t steals, steal_attempts, sleeps;
     uint64_t rng;   /* xorshift64 state for victim choice */
+    uint64_t steal_t0, next_steal; /* steal throttling (worker.c) */
+    unsigned tiny;  /* steals in a row that brought almost no work */
     int id;
     int depth;      /* tasks running on this thread's stack */
     pthread_t thread;
     tsr__pool pool;
 } tsr__worker;
 
-/* The calling thread's worker, NULL for threads that are not workers. */
-extern _Thread_local tsr__worker *tsr__tls_worker;
+/* The calling thread's worker, NULL for threads that are not workers.
+ * initial-exec: one %fs-relative load instead of a __tls_get_addr call per
+ * spawn in the shared library (8 bytes of static TLS, which glibc reserves
+ * even for a library loaded with dlopen). */
+#if defined(__GNUC__)
+#define TSR_TLS_IE __attribute__((tls_model("initial-exec")))
+#else
+#define TSR_TLS_IE
+#endif
+extern TSR_TLS_IE _Thread_local tsr__worker *tsr__tls_worker;
 
 /* Owner-only increment of a counter that others may read. */
 static inline void tsr__bump(_Atomic uint64_t *c) {
