@@ -56,6 +56,40 @@ static inline void tsr__bump(_Atomic uint64_t *c) {
                           memory_order_release);
 }
 
+/* ---- idle.c: idle hook, backoff, sleeping and waking ---- */
+
+/* Idle rounds of a worker: TSR_IDLE_SPIN rounds with growing pauses, then
+ * TSR_IDLE_YIELD rounds of sched_yield (another rank's thread may need this
+ * core: ranks oversubscribe cores in tests), then timed sleeps. */
+#define TSR_IDLE_SPIN 64
+#define TSR_IDLE_YIELD 16
+
+extern _Atomic int tsr__sleepers;
+void tsr__idle_init(void);
+int tsr__idle_call_hook(void);
+void tsr__idle_spin(unsigned idle);
+/* Sleep until a push wakes us (1) or about a millisecond passes (0). */
+int tsr__idle_sleep(tsr__worker *w);
+void tsr__idle_wake_one(void);
+/* Backoff of a thread waiting for a condition: spin, yield, nanosleep. */
+void tsr__idle_wait_backoff(unsigned *idle);
+
+/* Called after every push that made work visible. The check is a relaxed
+ * load, with no fence between the push and it: on the rare interleaving
+ * where a worker goes to sleep just as a task is pushed, that worker sleeps
+ * at most one timed nap (1 ms) instead of every push paying a full fence.
+ * The pushing thread comes back for its own tasks, so none is stranded. */
+static inline void tsr__maybe_wake(void) {
+    if (atomic_load_explicit(&tsr__sleepers, memory_order_relaxed) > 0) tsr__idle_wake_one();
+}
+
+/* ---- worker.c ---- */
+
+/* 1 if an idle worker should stay awake: public tasks somewhere, tasks in
+ * the injection queue, or shutdown. */
+int tsr__sched_work_visible(void);
+int tsr__sched_stopping(void);
+
 /* 1 while tsr_sched_init has succeeded and tsr_sched_fini has not begun. */
 int tsr__sched_running(void);
 

@@ -1,11 +1,11 @@
 /* Workers: start and stop, the run loop, finding work (own deque, injection
- * queue, stealing), idle backoff and sleeping, drain and help.
+ * queue, stealing), spawning, counters, drain and help. Idle backoff and
+ * sleeping are in idle.c.
  *
  * Who runs what: worker 0 is the thread that called tsr_sched_init and runs
  * tasks only inside tsr_sched_drain, tsr_sched_help and tsr_wait; workers
  * 1..W-1 are pthreads started here that loop in worker_main until fini. */
 #include <errno.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,20 +13,6 @@
 #include "sched/sched_private.h"
 #include "sched/topology.h"
 
-/* Backoff of an idle worker. Each round tries every victim once and calls
- * the idle hook. SPIN rounds with a pause, then YIELD rounds of
- * sched_yield (lets another rank's thread run on an oversubscribed core),
- * then condition-variable sleeps of SLEEP_NS each until woken by a push.
- * The sleep is timed so that the idle hook (MPI progress) still runs every
- * millisecond even when nothing is pushed. */
-#define TSR_IDLE_SPIN 64
-#define TSR_IDLE_YIELD 16
-#define TSR_IDLE_SLEEP_NS 1000000L
-/* Waiters (drain, tsr_wait on a worker) do not sleep on the condition
- * variable, because no push is addressed to them; after spinning and
- * yielding they nanosleep with a doubling interval up to WAIT_SLEEP_MAX_NS. */
-#define TSR_WAIT_SLEEP_MIN_NS 1000L
-#define TSR_WAIT_SLEEP_MAX_NS 100000L
 /* Initial deque size; it doubles as needed (16 bytes per slot). */
 #define TSR_DEQUE_LOG2 10
 #define TSR_MAX_WORKERS 1024
@@ -47,13 +33,6 @@ static struct {
     tsr__topo *topo;
     int pinned;
 
-    /* Sleeping idle workers. sleepers is changed under sleep_mu but read
-     * without it by every push; wakeups counts signals not yet consumed. */
-    pthread_mutex_t sleep_mu;
-    pthread_cond_t sleep_cv;
-    _Atomic int sleepers;
-    int wakeups;
-
     /* Tasks from non-worker threads. inject_len lets workers skip the lock
      * when the queue is empty; accepting turns spawns away during fini. */
     pthread_mutex_t inject_mu;
@@ -61,146 +40,20 @@ static struct {
     _Atomic int64_t inject_len;
     _Atomic uint64_t inject_spawned;
     int accepting;
-
-    _Atomic(tsr__idle_hook_fn) hook;
 } S = {
-    .sleep_mu = PTHREAD_MUTEX_INITIALIZER,
     .inject_mu = PTHREAD_MUTEX_INITIALIZER,
 };
 
-/* The sleep condition variable waits on the monotonic clock (a wall-clock
- * step must not turn a 1 ms nap into minutes). It is created once and never
- * destroyed, so tsr__sched_wake_all is safe at any time, even between a
- * fini and the next init. */
-static pthread_once_t sleep_cv_once = PTHREAD_ONCE_INIT;
-static void sleep_cv_init(void) {
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&S.sleep_cv, &ca);
-    pthread_condattr_destroy(&ca);
-}
-
 int tsr__sched_running(void) { return atomic_load_explicit(&S.running, memory_order_acquire); }
 
-static inline void cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
+int tsr__sched_stopping(void) { return atomic_load_explicit(&S.stop, memory_order_acquire); }
 
-/* Spin-phase pause: 1, 2, 4, ... up to 64 pauses as idle rounds accumulate,
- * so a thief polling a busy owner's deque reads its bottom line less and
- * less often (every read forces the owner's next push to refetch it). */
-static inline void spin_pause(unsigned idle) {
-    unsigned n = 1u << (idle < 24 ? idle / 4 : 6);
-    for (unsigned i = 0; i < n; i++) cpu_relax();
-}
-
-/* ---- idle hook, sleeping and waking ------------------------------------- */
-
-void tsr__sched_set_idle_hook(tsr__idle_hook_fn hook) {
-    atomic_store_explicit(&S.hook, hook, memory_order_release);
-}
-
-static inline int call_hook(void) {
-    tsr__idle_hook_fn h = atomic_load_explicit(&S.hook, memory_order_acquire);
-    return h ? h() : 0;
-}
-
-static void wake_one(void) {
-    pthread_mutex_lock(&S.sleep_mu);
-    int s = atomic_load_explicit(&S.sleepers, memory_order_relaxed);
-    if (s > 0) {
-        atomic_store_explicit(&S.sleepers, s - 1, memory_order_relaxed);
-        S.wakeups++;
-        pthread_cond_signal(&S.sleep_cv);
-    }
-    pthread_mutex_unlock(&S.sleep_mu);
-}
-
-/* Called after every push. The check is a relaxed load, without a fence
- * between the push and it: on the rare interleaving where a worker goes to
- * sleep just as a task is pushed, the worker sleeps at most one
- * TSR_IDLE_SLEEP_NS instead of the pusher paying a full fence per task. The
- * pushing thread itself always comes back for its own tasks, so nothing is
- * ever stranded. */
-static inline void maybe_wake(void) {
-    if (atomic_load_explicit(&S.sleepers, memory_order_relaxed) > 0) wake_one();
-}
-
-void tsr__sched_wake_all(void) {
-    pthread_mutex_lock(&S.sleep_mu);
-    int s = atomic_load_explicit(&S.sleepers, memory_order_relaxed);
-    if (s > 0) {
-        atomic_store_explicit(&S.sleepers, 0, memory_order_relaxed);
-        S.wakeups += s;
-    }
-    pthread_cond_broadcast(&S.sleep_cv);
-    pthread_mutex_unlock(&S.sleep_mu);
-}
-
-static int work_visible(void) {
+int tsr__sched_work_visible(void) {
+    if (atomic_load_explicit(&S.stop, memory_order_acquire)) return 1;
     if (atomic_load_explicit(&S.inject_len, memory_order_relaxed) > 0) return 1;
     for (int i = 0; i < S.n; i++)
         if (tsr__deque_size(&S.w[i].dq) > 0) return 1;
     return 0;
-}
-
-/* Sleep until woken or TSR_IDLE_SLEEP_NS passes. Returns 1 if woken by a
- * push (the caller spins again), 0 on timeout. */
-static int sleep_once(tsr__worker *w) {
-    int woken = 0;
-    pthread_mutex_lock(&S.sleep_mu);
-    atomic_store_explicit(&S.sleepers, atomic_load_explicit(&S.sleepers, memory_order_relaxed) + 1,
-                          memory_order_seq_cst);
-    if (work_visible() || atomic_load_explicit(&S.stop, memory_order_acquire)) {
-        atomic_store_explicit(&S.sleepers,
-                              atomic_load_explicit(&S.sleepers, memory_order_relaxed) - 1,
-                              memory_order_relaxed);
-        pthread_mutex_unlock(&S.sleep_mu);
-        return 1;
-    }
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_nsec += TSR_IDLE_SLEEP_NS;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    int e = 0;
-    while (S.wakeups == 0 && e != ETIMEDOUT && !atomic_load_explicit(&S.stop, memory_order_acquire))
-        e = pthread_cond_timedwait(&S.sleep_cv, &S.sleep_mu, &until);
-    if (S.wakeups > 0) {
-        /* Whoever signalled already took us off sleepers. */
-        S.wakeups--;
-        woken = 1;
-    } else {
-        atomic_store_explicit(&S.sleepers,
-                              atomic_load_explicit(&S.sleepers, memory_order_relaxed) - 1,
-                              memory_order_relaxed);
-    }
-    pthread_mutex_unlock(&S.sleep_mu);
-    tsr__bump(&w->sleeps);
-    return woken;
-}
-
-/* Backoff for a thread that waits for a condition rather than for work. */
-static void wait_backoff(unsigned *idle) {
-    unsigned i = ++*idle;
-    if (i < TSR_IDLE_SPIN) {
-        spin_pause(i);
-    } else if (i < TSR_IDLE_SPIN + TSR_IDLE_YIELD) {
-        sched_yield();
-    } else {
-        unsigned k = i - (TSR_IDLE_SPIN + TSR_IDLE_YIELD);
-        long ns = k < 7 ? TSR_WAIT_SLEEP_MIN_NS << k : TSR_WAIT_SLEEP_MAX_NS;
-        if (ns > TSR_WAIT_SLEEP_MAX_NS) ns = TSR_WAIT_SLEEP_MAX_NS;
-        struct timespec ts = {0, ns};
-        nanosleep(&ts, NULL);
-    }
 }
 
 /* ---- finding and running tasks ------------------------------------------ */
@@ -304,7 +157,7 @@ static int steal_some(tsr__worker *w, tsr__task *out, unsigned idle) {
 static inline int find_work(tsr__worker *w, tsr__task *out, unsigned idle) {
     int r = tsr__deque_pop(&w->dq, out);
     if (r != 0) {
-        if (r == 2) maybe_wake();
+        if (r == 2) tsr__maybe_wake();
         return 1;
     }
     if (inject_pop(out)) return 1;
@@ -332,17 +185,17 @@ static void *worker_main(void *p) {
             idle = 0;
             continue;
         }
-        if (call_hook() > 0) {
+        if (tsr__idle_call_hook() > 0) {
             idle = 0;
             continue;
         }
         idle++;
         if (idle < TSR_IDLE_SPIN)
-            spin_pause(idle);
+            tsr__idle_spin(idle);
         else if (idle < TSR_IDLE_SPIN + TSR_IDLE_YIELD)
             sched_yield();
         else
-            idle = sleep_once(w) ? 0 : TSR_IDLE_SPIN + TSR_IDLE_YIELD;
+            idle = tsr__idle_sleep(w) ? 0 : TSR_IDLE_SPIN + TSR_IDLE_YIELD;
     }
     tsr__tls_worker = NULL;
     return NULL;
@@ -358,11 +211,11 @@ void tsr__sched_help_until(int (*done)(const void *arg), const void *arg) {
             idle = 0;
             continue;
         }
-        if (call_hook() > 0) {
+        if (tsr__idle_call_hook() > 0) {
             idle = 0;
             continue;
         }
-        wait_backoff(&idle);
+        tsr__idle_wait_backoff(&idle);
     }
 }
 
@@ -389,7 +242,7 @@ static int spawn_inject(tsr_task_fn fn, void *arg) {
     S.inject_tail = nd;
     atomic_fetch_add_explicit(&S.inject_len, 1, memory_order_relaxed);
     pthread_mutex_unlock(&S.inject_mu);
-    maybe_wake();
+    tsr__maybe_wake();
     return TSR_OK;
 }
 
@@ -406,7 +259,7 @@ int tsr_spawn(tsr_task_fn fn, void *arg) {
         atomic_store_explicit(&w->spawned, s, memory_order_release);
         return rc;
     }
-    maybe_wake();
+    tsr__maybe_wake();
     return TSR_OK;
 }
 
@@ -476,11 +329,11 @@ int tsr_sched_drain(void) {
             continue;
         }
         if (tsr_sched_pending() == 0) return TSR_OK;
-        if (call_hook() > 0) {
+        if (tsr__idle_call_hook() > 0) {
             idle = 0;
             continue;
         }
-        wait_backoff(&idle);
+        tsr__idle_wait_backoff(&idle);
     }
 }
 
@@ -538,11 +391,9 @@ int tsr_sched_init(int nthreads, int pin) {
     }
     S.n = n;
     atomic_store(&S.stop, 0);
-    atomic_store(&S.sleepers, 0);
-    S.wakeups = 0;
     atomic_store(&S.inject_spawned, 0);
     atomic_store(&S.inject_len, 0);
-    pthread_once(&sleep_cv_once, sleep_cv_init);
+    tsr__idle_init();
 
     S.pinned = pin && tsr__topo_plan(S.topo, n) == 0;
     tsr__tls_worker = &S.w[0];
