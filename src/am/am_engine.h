@@ -134,7 +134,11 @@ void tsr__am_inject(int src, const void *buf, size_t n);
 /* progress.c */
 int tsr__am_progress_start(int use_thread);
 void tsr__am_progress_stop(void);
-/* One round of waiting work: poll progress, run one task. Returns events. */
+/* Poll once (the idle hook). Returns events handled, or 1 when nothing
+ * completed but transfers are in flight (after yielding the core): the
+ * caller should keep polling rather than back off into sleep. */
+int tsr__am_poll(void);
+/* One round of waiting work: poll, run one task. Returns events. */
 int tsr__am_drive(void);
 /* Escalating back-off for a loop that found nothing to do: spin, then
  * sched_yield, then short sleeps (2 cores, oversubscribed tests: never spin

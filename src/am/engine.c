@@ -208,7 +208,7 @@ static int posted(int rc_of_post) {
 static void wait_flag(atomic_int *flag) {
     unsigned idle = 0;
     while (!atomic_load(flag)) {
-        if (tsr__am.tp->progress() > 0)
+        if (tsr__am_poll() > 0)
             idle = 0;
         else
             tsr__am_backoff(&idle);
@@ -220,7 +220,7 @@ static void backpressure(size_t more) {
     for (;;) {
         size_t held = atomic_load(&tsr__am.copied_bytes);
         if (held == 0 || held + more <= COPY_LIMIT) return;
-        if (tsr__am.tp->progress() > 0)
+        if (tsr__am_poll() > 0)
             idle = 0;
         else
             tsr__am_backoff(&idle);

@@ -36,10 +36,24 @@ void tsr__am_backoff(unsigned *idle) {
     if (*idle > LONG_AFTER + 1) *idle = LONG_AFTER + 1;
 }
 
-int tsr__am_drive(void) {
+/* While a transfer is in flight, MPI moves it only when someone polls (with
+ * Open MPI's shared memory and no single-copy mechanism, fragment by
+ * fragment), yet no request completes until the end. Reporting "nothing
+ * happened" then would send the caller to sleep between fragments: measured
+ * with perf/run am (poll, waiting in tsr_wait), 16 MiB went at 0.63 GB/s
+ * against 3.6 GB/s raw. So in-flight work counts as activity: the caller
+ * keeps polling, yielding the core between polls (ranks may share cores). */
+int tsr__am_poll(void) {
     int n = tsr_am_progress();
-    return n + tsr_sched_help();
+    if (n > 0) return n;
+    if (atomic_load_explicit(&tsr__am.inflight, memory_order_relaxed) > 0) {
+        sched_yield();
+        return 1;
+    }
+    return 0;
 }
+
+int tsr__am_drive(void) { return tsr__am_poll() + tsr_sched_help(); }
 
 int tsr__am_allreduce(const int64_t *in, int64_t *out, int n, tsr__am_reduce_op op) {
     int rc = TSR_OK;
@@ -69,7 +83,7 @@ static void *progress_main(void *arg) {
     TSR_UNUSED(arg);
     unsigned idle = 0;
     while (!atomic_load_explicit(&pt.stop, memory_order_relaxed)) {
-        if (tsr__am.tp->progress() > 0)
+        if (tsr__am_poll() > 0)
             idle = 0;
         else
             tsr__am_backoff(&idle);
@@ -79,7 +93,7 @@ static void *progress_main(void *arg) {
 
 int tsr__am_progress_start(int use_thread) {
     if (!use_thread) {
-        tsr__sched_set_idle_hook(tsr_am_progress);
+        tsr__sched_set_idle_hook(tsr__am_poll);
         return TSR_OK;
     }
     atomic_store(&pt.stop, 0);
