@@ -26,7 +26,10 @@
 extern "C" {
 #endif
 
-/* Runs as a task on the receiving rank. hdr is valid only during the call.
+/* Runs as a task on the receiving rank. hdr is valid only during the call
+ * (NULL when hdrlen == 0; payload is NULL when len == 0). Messages carry no
+ * ordering guarantee, not even between one pair of ranks: each handler is a
+ * task, and tasks run in any order on any worker.
  * payload: for a handler registered WITH an alloc callback, a non-empty
  * payload always came from that callback (eager and self messages are copied
  * into an alloc'd buffer too) and belongs to the handler from then on;
@@ -36,43 +39,61 @@ extern "C" {
 typedef void (*tsr_am_handler)(int src, const void *hdr, size_t hdrlen, void *payload,
                                size_t len, void *arg);
 
-/* Where a large payload should land. Runs on the receiving rank, on the
- * thread that drives progress, before the payload is received; must not
- * block. Return a buffer of at least len bytes (the handler owns it after),
- * or NULL to let the runtime allocate (and free after the handler returns). */
+/* Where a payload should land. Called for every message with len > 0:
+ * for a rendezvous payload on the thread that drives progress, before the
+ * bytes move; for an eager one (or one sent to this rank itself) on the
+ * worker, just before the handler. Must not block. Return a buffer of at
+ * least len bytes (the handler owns it after), or NULL to let the runtime
+ * allocate (and free after the handler returns). */
 typedef void *(*tsr_am_alloc_fn)(int src, const void *hdr, size_t hdrlen, size_t len, void *arg);
 
 /* Collective over all ranks, called in the same order everywhere: returns the
- * same id on every rank. alloc may be NULL. */
+ * same id on every rank. alloc may be NULL. Once it returns on any rank, the
+ * handler exists on all, so messages to it may be sent at once; whatever the
+ * handler touches must therefore be ready before the call. Ranks that have
+ * registered different counts get TSR_ERR_STATE. */
 TSR_API int tsr_am_register(tsr_am_handler handler, tsr_am_alloc_fn alloc, void *arg, int *id_out);
 
 /* Send buf (len bytes, may be 0) to handler id on rank dest (may be this
- * rank). buf is copied or sent before return: the caller may reuse it at once.
- * Use tsr_am_sendv for large zero-copy payloads. */
+ * rank). buf is copied before return: the caller may reuse it at once. Above
+ * the eager limit the copy then goes by rendezvous; to avoid the copy use
+ * tsr_am_sendv. While more than 64 MiB of such copies are still unsent, the
+ * call first polls progress until enough have gone (memory bound).
+ * Errors: TSR_ERR_INVALID (dest out of range, NULL buf with len > 0),
+ * TSR_ERR_NOT_FOUND (id not registered), TSR_ERR_STATE (before tsr_init). */
 TSR_API int tsr_am_send(int dest, int id, const void *buf, size_t len);
 
 /* Send a small header (copied, at most TSR_AM_MAX_HDR bytes) and a payload
  * that is NOT copied: the payload must stay untouched until *done (if not
  * NULL) is ready; done gets one reference for the caller. With done == NULL
- * the call returns only once the payload may be reused. */
+ * the call returns only once the payload may be reused (it polls progress
+ * meanwhile, without running other tasks). Payloads that fit the eager
+ * limit, and messages to this rank, are copied anyway: *done is then ready
+ * on return. */
 #define TSR_AM_MAX_HDR 256
 TSR_API int tsr_am_sendv(int dest, int id, const void *hdr, size_t hdrlen, const void *payload,
                          size_t len, tsr_future_t **done);
 
 /* Collective: returns when every task on every rank has finished and every
  * message sent (including by handlers and the tasks they spawn) has been
- * handled. Called by the main thread of every rank, outside tasks. */
+ * handled. Called by the main thread of every rank, outside tasks; runs tasks
+ * and polls meanwhile. Ranks leave at slightly different times: a message a
+ * rank sends after its tsr_fence returned may be handled on another rank
+ * that is still inside its own tsr_fence. */
 TSR_API int tsr_fence(void);
 
 /* Drive message progress once from the calling thread. Returns the number of
- * events handled (0 if none or if another thread is polling). */
+ * events handled (0 if none or if another thread is polling). Any thread. */
 TSR_API int tsr_am_progress(void);
 
 /* Remote futures: a future on this rank that another rank fulfils.
  * tsr_remote_future_create returns a local future and a handle (plain bytes:
  * send it anywhere). Any rank then calls tsr_remote_future_set(handle, buf,
  * len): the owner's future becomes ready with a malloc'd copy of buf (owned by
- * the future), or tsr_remote_future_fail(handle, status, msg). */
+ * the future; NULL when len == 0), or tsr_remote_future_fail(handle, status,
+ * msg) with status < 0. Only the first fulfilment counts: a later one (or a
+ * stale or forged handle) is logged as an error on the owner and ignored. The
+ * runtime keeps the future alive until it is fulfilled or tsr_finalize. */
 typedef struct tsr_remote_handle {
     int32_t rank;
     int32_t pad;
@@ -82,6 +103,8 @@ TSR_API int tsr_remote_future_create(tsr_future_t **out, tsr_remote_handle *hand
 TSR_API int tsr_remote_future_set(tsr_remote_handle handle, const void *buf, size_t len);
 TSR_API int tsr_remote_future_fail(tsr_remote_handle handle, int status, const char *msg);
 
+/* Counters since tsr_init, this rank; messages to itself included. bytes_*
+ * count payloads, not headers; received counts messages that decoded. */
 typedef struct tsr_am_stats {
     uint64_t sent, received, eager_sent, rndv_sent, bytes_sent, bytes_received;
 } tsr_am_stats;
