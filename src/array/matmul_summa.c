@@ -1,0 +1,404 @@
+/* SUMMA: C = A B with C in place, A panels sent along process rows and B
+ * panels along process columns through the keyed mailbox, one dgemm per
+ * (block of C, k step).
+ *
+ *   step s (A tile column la, B tile row lb):
+ *
+ *        B panel lb: process row lb % P sends its rows down each process column
+ *                 v
+ *   A panel la  [C_local] += A(my rows, step) * B(step, my cols)
+ *   process column la % Q sends along each process row  >
+ *
+ * A rank's local C is cut into a few blocks (one per worker: tile columns of
+ * the local matrix, which are contiguous, so each dgemm is as large as the
+ * rank's share allows); each block is a chain of tasks over the steps, so the
+ * product of step s runs while the panels of steps s+1.. arrive.
+ *
+ * Memory: a panel is freed when the last block has used it. Sends are paced
+ * by the sender's own progress: the panels of step s leave once the sender
+ * has finished its step s - LOOKAHEAD. As ranks progress at similar rates
+ * (each needs the others' panels to advance), a rank holds about
+ * LOOKAHEAD + 1 received A panels and as many B panels, not the whole of A's
+ * row and B's column. This is pacing, not a hard bound: a rank that falls
+ * far behind its peers (oversubscribed) can hold more.
+ *
+ * Message progress: in TSR_PROGRESS=poll mode MPI moves bytes only when some
+ * thread polls, and busy workers do not; a long dgemm would then stall the
+ * next panel's transfer until it ends. So with more than one rank the dgemm
+ * is split into row pieces of POLL_ROWS and the task polls between them. */
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "array/matmul_internal.h"
+#include "array/settle.h"
+#include "tessera/am.h"
+#include "tessera/runtime.h"
+#include "tessera/sched.h"
+
+/* Steps of look-ahead: panels for step s are sent once the sender finished
+ * step s - LOOKAHEAD. 2 lets one transfer overlap a whole step even when a
+ * peer is a little behind. */
+#define LOOKAHEAD 2
+/* Rows per dgemm piece between progress polls. Splitting rows repacks the
+ * B panel per piece (K x cols doubles): at 1024 rows and K = 256 that is
+ * 1/4 of a byte per flop... (measured cost in perf/bench_gemm notes). */
+#define POLL_ROWS 1024
+
+typedef struct panel {
+    tsr_future_t *f; /* mailbox future (received panel), NULL if local */
+    atomic_int users; /* step tasks that still need it */
+} panel;
+
+/* A rectangle of local C: local tile rows [li0, li1) x tile columns [lj0, lj1). */
+typedef struct block {
+    int64_t li0, li1, lj0, lj1;
+    int64_t r0, rows, c0, cols; /* the same in local elements */
+} block;
+
+typedef struct summa summa;
+
+typedef struct step_task {
+    summa *op;
+    int64_t blk, s;
+} step_task;
+
+struct summa {
+    tsr_array_t *a, *b, *c; /* references held until cleanup */
+    uint64_t op;
+    int poll;
+    int64_t nsteps, nblocks;
+    tsr__kstep *steps;
+    block *blocks;
+    panel *pa, *pb; /* per A tile column / B tile row */
+    int64_t npa, npb;
+    step_task *tasks;
+    tsr_future_t **ends; /* futures everything must settle before cleanup */
+    int64_t nends, capends;
+};
+
+typedef struct send_task {
+    summa *op;
+    int kind; /* TSR__MM_APANEL or TSR__MM_BPANEL */
+    int64_t idx;
+    int nin;
+    tsr_future_t *in[]; /* the source tiles' futures (ours), for their status */
+} send_task;
+
+static void oom(const char *what) {
+    tsr_abort("rank %d: tsr_matmul: no memory for %s", tsr_rank(), what);
+}
+
+static void add_end(summa *op, tsr_future_t *f) {
+    if (op->nends == op->capends) {
+        int64_t cap = op->capends ? 2 * op->capends : 64;
+        tsr_future_t **p = realloc(op->ends, (size_t)cap * sizeof *p);
+        if (!p) oom("task bookkeeping");
+        op->ends = p;
+        op->capends = cap;
+    }
+    op->ends[op->nends++] = f; /* takes the caller's reference */
+}
+
+static int cleanup(void *arg, void **out) {
+    summa *op = arg;
+    for (int64_t i = 0; i < op->npa; i++) tsr_future_release(&op->pa[i].f);
+    for (int64_t i = 0; i < op->npb; i++) tsr_future_release(&op->pb[i].f);
+    for (int64_t i = 0; i < op->nends; i++) tsr_future_release(&op->ends[i]);
+    tsr__array_release(op->a);
+    tsr__array_release(op->b);
+    tsr__array_release(op->c);
+    free(op->ends);
+    free(op->tasks);
+    free(op->pa);
+    free(op->pb);
+    free(op->blocks);
+    free(op->steps);
+    free(op);
+    *out = NULL;
+    return TSR_OK;
+}
+
+/* The last user of a received panel frees it. */
+static void panel_done(panel *p) {
+    if (p->f && atomic_fetch_sub(&p->users, 1) == 1) tsr_future_release(&p->f);
+}
+
+static void gemm(int poll, int64_t rows, int64_t cols, int64_t k, const double *A, int64_t lda,
+                 const double *B, int64_t ldb, double beta, double *C, int64_t ldc) {
+    int64_t piece = poll ? POLL_ROWS : rows;
+    for (int64_t r = 0; r < rows; r += piece) {
+        int64_t h = rows - r < piece ? rows - r : piece;
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)h, (int)cols, (int)k, 1.0,
+                    A + r, (int)lda, B, (int)ldb, beta, C + r, (int)ldc);
+        if (poll) tsr_am_progress();
+    }
+}
+
+/* One step of one block: C_blk (+)= A(rows, step) B(step, cols). */
+static int step_run(void *arg, void **out) {
+    int rc = TSR_OK;
+    step_task *t = arg;
+    summa *op = t->op;
+    const tsr__kstep *st = &op->steps[t->s];
+    const block *bk = &op->blocks[t->blk];
+    const tsr_array_t *a = op->a, *b = op->b;
+    tsr_array_t *c = op->c;
+    const tsr_dist_t *da = a->dist, *db = b->dist;
+    panel *pa = &op->pa[st->la], *pb = &op->pb[st->lb];
+    const double *A, *B;
+    int64_t lda, ldb;
+    int64_t aoff = st->k0 - st->la * da->nb, boff = st->k0 - st->lb * db->mb;
+    if (pa->f) {
+        TSR_CHECK(tsr__mm_open(pa->f, &A));
+        lda = c->lm;
+        A += bk->r0 + aoff * lda;
+    } else {
+        lda = a->lld;
+        A = a->data + bk->r0 + ((st->la / da->Q) * da->nb + aoff) * lda;
+    }
+    if (pb->f) {
+        int64_t kb = db->mb < b->m - st->lb * db->mb ? db->mb : b->m - st->lb * db->mb;
+        TSR_CHECK(tsr__mm_open(pb->f, &B));
+        ldb = kb;
+        B += boff + bk->c0 * ldb;
+    } else {
+        ldb = b->lld;
+        B = b->data + (st->lb / db->P) * db->mb + boff + bk->c0 * ldb;
+    }
+    gemm(op->poll, bk->rows, bk->cols, st->k1 - st->k0, A, lda, B, ldb, t->s == 0 ? 0.0 : 1.0,
+         c->data + bk->r0 + bk->c0 * c->lld, c->lld);
+    panel_done(pa);
+    panel_done(pb);
+fail:
+    *out = NULL;
+    return rc;
+}
+
+/* The owner of a panel sends it to the ranks of its process row (A) or
+ * column (B) that own C tiles. Runs even when a source tile failed (its
+ * deps are settled): it then sends the failure. */
+static int send_run(void *arg, void **out) {
+    send_task *t = arg;
+    summa *op = t->op;
+    const tsr_array_t *a = op->a, *b = op->b;
+    const tsr_dist_t *d = a->dist;
+    int st = tsr__first_failure(t->nin, t->in);
+    const double *src;
+    int64_t rows, cols, ld;
+    if (t->kind == TSR__MM_APANEL) {
+        rows = a->lm;
+        cols = d->nb < a->n - t->idx * d->nb ? d->nb : a->n - t->idx * d->nb;
+        ld = a->lld;
+        src = a->data + (t->idx / d->Q) * d->nb * ld;
+    } else {
+        const tsr_dist_t *db = b->dist;
+        rows = db->mb < b->m - t->idx * db->mb ? db->mb : b->m - t->idx * db->mb;
+        cols = b->ln;
+        ld = b->lld;
+        src = b->data + (t->idx / db->P) * db->mb;
+    }
+    uint64_t sub = tsr__mm_sub(t->kind, t->idx);
+    int n = t->kind == TSR__MM_APANEL ? d->Q : d->P;
+    for (int i = 0; i < n; i++) {
+        int dest;
+        if (t->kind == TSR__MM_APANEL) {
+            if (i == d->mycol || tsr__numroc(op->c->n, d->nb, i, d->Q) == 0) continue;
+            dest = d->myrow * d->Q + i;
+        } else {
+            if (i == d->myrow || tsr__numroc(op->c->m, d->mb, i, d->P) == 0) continue;
+            dest = i * d->Q + d->mycol;
+        }
+        size_t len = 0;
+        void *buf = st == TSR_OK ? tsr__mm_pack(src, ld, rows, cols, &len)
+                                 : tsr__mm_pack_error(st, &len);
+        tsr__mm_send(dest, op->op, sub, buf, len, t->kind == TSR__MM_APANEL ? "an A panel" : "a B panel");
+    }
+    for (int i = 0; i < t->nin; i++) tsr_future_release(&t->in[i]);
+    free(t);
+    *out = NULL;
+    return TSR_OK;
+}
+
+/* Queue the send of a panel this rank owns, after its tiles and after this
+ * rank's step `pace` (< 0: at once) for pacing. */
+static void queue_send(summa *op, int kind, int64_t idx, tsr_future_t **pace, int npace) {
+    const tsr_array_t *src = kind == TSR__MM_APANEL ? op->a : op->b;
+    int64_t nin = kind == TSR__MM_APANEL ? src->lmt : src->lnt;
+    send_task *t = calloc(1, sizeof *t + (size_t)nin * sizeof(tsr_future_t *));
+    tsr_future_t **deps = malloc(sizeof *deps * (size_t)(nin + npace + 1));
+    if (!t || !deps) oom("a panel send");
+    t->op = op;
+    t->kind = kind;
+    t->idx = idx;
+    for (int64_t i = 0; i < nin; i++) {
+        int64_t k = kind == TSR__MM_APANEL ? i + (idx / src->dist->Q) * src->lmt
+                                           : (idx / src->dist->P) + i * src->lmt;
+        tsr_future_t *f = src->ready[k];
+        if (f) {
+            tsr_future_retain(f);
+            t->in[t->nin] = f;
+            deps[t->nin++] = f;
+        }
+    }
+    int nd = t->nin;
+    for (int i = 0; i < npace; i++) deps[nd++] = pace[i];
+    tsr_future_t *settled = NULL, *done = NULL;
+    if (tsr__when_all_settled(nd, deps, &settled) != TSR_OK ||
+        tsr_async(send_run, t, 1, &settled, &done) != TSR_OK)
+        tsr_abort("rank %d: tsr_matmul: cannot queue a panel send: %s", tsr_rank(),
+                  tsr_error_message());
+    tsr_future_release(&settled);
+    add_end(op, done);
+    free(deps);
+}
+
+/* Cut local C into blocks: one per worker along the tile columns (contiguous
+ * in the local matrix), and along tile rows too when there are fewer tile
+ * columns than workers. */
+static void make_blocks(summa *op) {
+    const tsr_array_t *c = op->c;
+    int64_t W = tsr_num_workers() > 0 ? tsr_num_workers() : 1;
+    if (c->lmt == 0 || c->lnt == 0) return;
+    int64_t ncb = c->lnt < W ? c->lnt : W;
+    int64_t nrb = c->lnt >= W ? 1 : tsr__ceil_div(W, c->lnt);
+    if (nrb > c->lmt) nrb = c->lmt;
+    op->blocks = calloc((size_t)(ncb * nrb), sizeof *op->blocks);
+    if (!op->blocks) oom("blocks");
+    const tsr_dist_t *d = c->dist;
+    for (int64_t cb = 0; cb < ncb; cb++) {
+        for (int64_t rb = 0; rb < nrb; rb++) {
+            block *bk = &op->blocks[op->nblocks++];
+            bk->lj0 = c->lnt * cb / ncb;
+            bk->lj1 = c->lnt * (cb + 1) / ncb;
+            bk->li0 = c->lmt * rb / nrb;
+            bk->li1 = c->lmt * (rb + 1) / nrb;
+            bk->r0 = bk->li0 * d->mb;
+            bk->rows = (bk->li1 == c->lmt ? c->lm : bk->li1 * d->mb) - bk->r0;
+            bk->c0 = bk->lj0 * d->nb;
+            bk->cols = (bk->lj1 == c->lnt ? c->ln : bk->lj1 * d->nb) - bk->c0;
+        }
+    }
+}
+
+/* Deps of step s of block bk on the A and B data it reads. */
+static int data_deps(const summa *op, const block *bk, const tsr__kstep *st, tsr_future_t **deps) {
+    int n = 0;
+    const tsr_array_t *a = op->a, *b = op->b;
+    if (op->pa[st->la].f) {
+        deps[n++] = op->pa[st->la].f;
+    } else {
+        int64_t lja = st->la / a->dist->Q;
+        for (int64_t li = bk->li0; li < bk->li1; li++)
+            if (a->ready[li + lja * a->lmt]) deps[n++] = a->ready[li + lja * a->lmt];
+    }
+    if (op->pb[st->lb].f) {
+        deps[n++] = op->pb[st->lb].f;
+    } else {
+        int64_t lib = st->lb / b->dist->P;
+        for (int64_t lj = bk->lj0; lj < bk->lj1; lj++)
+            if (b->ready[lib + lj * b->lmt]) deps[n++] = b->ready[lib + lj * b->lmt];
+    }
+    return n;
+}
+
+int tsr__matmul_summa(tsr_array_t *a, tsr_array_t *b, tsr_array_t *c) {
+    const tsr_dist_t *d = c->dist;
+    summa *op = calloc(1, sizeof *op);
+    if (!op) oom("SUMMA state");
+    op->a = a;
+    op->b = b;
+    op->c = c;
+    tsr__array_retain(a);
+    tsr__array_retain(b);
+    tsr__array_retain(c);
+    op->op = tsr__array_next_op();
+    op->poll = d->nranks > 1;
+    if (tsr__matmul_ksteps(a->n, d->nb, b->dist->mb, &op->steps, &op->nsteps) != TSR_OK)
+        oom("k steps");
+    op->npa = a->nt;
+    op->npb = b->mt;
+    op->pa = calloc((size_t)op->npa, sizeof *op->pa);
+    op->pb = calloc((size_t)op->npb, sizeof *op->pb);
+    if (!op->pa || !op->pb) oom("panels");
+    make_blocks(op);
+    int64_t nb = op->nblocks, S = op->nsteps;
+    op->tasks = calloc((size_t)(nb * S + 1), sizeof *op->tasks);
+    /* Futures of this rank's last LOOKAHEAD + 1 steps, per block. */
+    tsr_future_t **ring = calloc((size_t)((LOOKAHEAD + 1) * nb + 1), sizeof *ring);
+    int64_t ndeps_cap = c->lmt + c->lnt + 3;
+    tsr_future_t **deps = malloc(sizeof *deps * (size_t)ndeps_cap);
+    if (!op->tasks || !ring || !deps) oom("step tasks");
+    int mine = nb > 0;
+
+    /* Which panels this rank receives, and how many step tasks use each. */
+    for (int64_t s = 0; s < S && mine; s++) {
+        const tsr__kstep *st = &op->steps[s];
+        if (st->la % d->Q != d->mycol) atomic_fetch_add(&op->pa[st->la].users, (int)nb);
+        if (st->lb % b->dist->P != d->myrow) atomic_fetch_add(&op->pb[st->lb].users, (int)nb);
+    }
+    for (int64_t s = 0; s < S; s++) {
+        const tsr__kstep *st = &op->steps[s];
+        int new_a = s == 0 || st->la != op->steps[s - 1].la;
+        int new_b = s == 0 || st->lb != op->steps[s - 1].lb;
+        tsr_future_t **pace = s >= LOOKAHEAD ? ring + ((s - LOOKAHEAD) % (LOOKAHEAD + 1)) * nb : NULL;
+        int npace = pace ? (int)nb : 0;
+        /* Panels first needed at step s: send ours, expect the others'. */
+        if (new_a) {
+            if (st->la % d->Q == d->mycol && a->lm > 0)
+                queue_send(op, TSR__MM_APANEL, st->la, pace, npace);
+            else if (mine &&
+                     tsr__mbox_expect((tsr__mbox_key){op->op, tsr__mm_sub(TSR__MM_APANEL, st->la)},
+                                      &op->pa[st->la].f) != TSR_OK)
+                oom("an A panel's mailbox entry");
+        }
+        if (new_b) {
+            if (st->lb % b->dist->P == d->myrow && b->ln > 0)
+                queue_send(op, TSR__MM_BPANEL, st->lb, pace, npace);
+            else if (mine &&
+                     tsr__mbox_expect((tsr__mbox_key){op->op, tsr__mm_sub(TSR__MM_BPANEL, st->lb)},
+                                      &op->pb[st->lb].f) != TSR_OK)
+                oom("a B panel's mailbox entry");
+        }
+        for (int64_t k = 0; k < nb; k++) {
+            const block *bk = &op->blocks[k];
+            tsr_future_t **slot = &ring[(s % (LOOKAHEAD + 1)) * nb + k];
+            int n = data_deps(op, bk, st, deps);
+            tsr_future_t *prev = s > 0 ? ring[((s - 1) % (LOOKAHEAD + 1)) * nb + k] : NULL;
+            if (prev) deps[n++] = prev;
+            step_task *t = &op->tasks[k * S + s];
+            t->op = op;
+            t->blk = k;
+            t->s = s;
+            tsr_future_t *f = NULL;
+            if (tsr_async(step_run, t, n, deps, &f) != TSR_OK)
+                tsr_abort("rank %d: tsr_matmul: cannot queue a product task: %s", tsr_rank(),
+                          tsr_error_message());
+            tsr_future_release(slot); /* step s - LOOKAHEAD - 1: no longer needed */
+            *slot = f;
+        }
+    }
+    /* The last step of each block writes its tiles. */
+    for (int64_t k = 0; k < nb; k++) {
+        const block *bk = &op->blocks[k];
+        tsr_future_t *last = ring[((S - 1) % (LOOKAHEAD + 1)) * nb + k];
+        for (int64_t lj = bk->lj0; lj < bk->lj1; lj++)
+            for (int64_t li = bk->li0; li < bk->li1; li++) {
+                tsr_future_retain(last);
+                c->ready[li + lj * c->lmt] = last;
+            }
+        tsr_future_retain(last);
+        add_end(op, last);
+    }
+    for (int64_t i = 0; i < (LOOKAHEAD + 1) * nb; i++) tsr_future_release(&ring[i]);
+    free(ring);
+    free(deps);
+    /* Free the state once every task here has run or been skipped. */
+    tsr_future_t *all = NULL, *done = NULL;
+    if (tsr__when_all_settled((int)op->nends, op->ends, &all) != TSR_OK ||
+        tsr_async(cleanup, op, 1, &all, &done) != TSR_OK)
+        tsr_abort("rank %d: tsr_matmul: cannot queue cleanup: %s", tsr_rank(), tsr_error_message());
+    tsr_future_release(&all);
+    tsr_future_release(&done);
+    return TSR_OK;
+}
