@@ -125,6 +125,7 @@ TSR_API int tsr_array_reduce_axis(tsr_array_t *a, int op, int axis, tsr_array_t 
  * active messages, dgemm per tile). n == 1 is matrix-vector. c gets a's
  * distribution. */
 TSR_API int tsr_matmul(tsr_array_t *a, tsr_array_t *b, tsr_array_t **out);
+/* a^T (n x m), on a's distribution (tiles move between ranks). */
 TSR_API int tsr_array_transpose(tsr_array_t *a, tsr_array_t **out);
 /* x with a x = b (ScaLAPACK pdgesv on copies; a and b unchanged). A
  * singular a is TSR_ERR_RUNTIME naming the zero pivot. */
@@ -133,13 +134,19 @@ TSR_API int tsr_solve(tsr_array_t *a, tsr_array_t *b, tsr_array_t **out);
  * Not positive definite is TSR_ERR_RUNTIME. */
 TSR_API int tsr_cholesky(tsr_array_t *a, tsr_array_t **out);
 
-/* ---- restructuring (each makes a new distributed array) ---- */
-/* Rows [r0, r1) and columns [c0, c1), on a's distribution. */
+/* ---- restructuring (each makes a new distributed array) ----
+ * Tiles move by one message per (source rank, destination tile) at most;
+ * inputs may be freed right after the call. */
+/* Rows [r0, r1) and columns [c0, c1), on a's distribution. An empty,
+ * reversed or out-of-range range is TSR_ERR_SHAPE. */
 TSR_API int tsr_array_slice(tsr_array_t *a, int64_t r0, int64_t r1, int64_t c0, int64_t c1,
                             tsr_array_t **out);
-/* The same values on another distribution (any grid and tile size). */
+/* The same values on another distribution (any grid and tile size; d must
+ * span the same ranks, else TSR_ERR_INVALID). */
 TSR_API int tsr_array_redistribute(tsr_array_t *a, tsr_dist_t *d, tsr_array_t **out);
-/* Along axis 0 (stack rows) or 1 (side by side), on the first one's dist. */
+/* Along axis 0 (stack rows) or 1 (side by side), on the first one's dist;
+ * the others may be on any distribution. count >= 1. Sizes across the axis
+ * that differ are TSR_ERR_SHAPE; an axis other than 0 or 1 TSR_ERR_INVALID. */
 TSR_API int tsr_array_concat(int count, tsr_array_t *const *arrays, int axis, tsr_array_t **out);
 
 /* ---- .npy files through MPI-IO: each rank reads/writes its own tiles ----

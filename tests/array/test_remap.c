@@ -340,6 +340,40 @@ static void test_errors(void) {
     tsr_dist_free(&d);
 }
 
+/* Arrays with no elements move as arrays with no elements; concatenating
+ * one is a no-op along its empty axis. */
+static void test_empty(void) {
+    tsr_dist_t *d1, *d2;
+    ASSERT_OK(tsr_dist_create(0, 0, 2, 3, &d1));
+    ASSERT_OK(tsr_dist_create(1, nranks, 5, 1, &d2));
+    tsr_array_t *e, *b, *t, *c, *x;
+    ASSERT_OK(tsr_array_zeros(d1, 0, 6, &e));
+    ASSERT_OK(tsr_array_redistribute(e, d2, &b));
+    ASSERT_OK(tsr_array_transpose(e, &t));
+    int64_t m, n;
+    tsr_array_shape(b, &m, &n);
+    ASSERT_EQ(m, 0);
+    ASSERT_EQ(n, 6);
+    tsr_array_shape(t, &m, &n);
+    ASSERT_EQ(m, 6);
+    ASSERT_EQ(n, 0);
+    ASSERT_OK(tsr_array_wait(b));
+    ASSERT_OK(tsr_array_wait(t));
+    double *ref = make_ref(3, 6, 9);
+    x = make_array(d2, 3, 6, ref);
+    tsr_array_t *ex[3] = {e, x, e};
+    ASSERT_OK(tsr_array_concat(3, ex, 0, &c));
+    expect_array(c, 3, 6, ref, "concat with empty arrays");
+    tsr_array_free(&c);
+    free(ref);
+    tsr_array_free(&x);
+    tsr_array_free(&e);
+    tsr_array_free(&b);
+    tsr_array_free(&t);
+    tsr_dist_free(&d1);
+    tsr_dist_free(&d2);
+}
+
 /* A source tile that failed: the rank whose destination tile needs it gets
  * that error from tsr_array_wait (by message when it is another rank), the
  * others finish, and nobody hangs. */
@@ -394,6 +428,7 @@ int main(int argc, char **argv) {
     test_transpose();
     test_slice();
     test_concat();
+    test_empty();
     test_failed_input();
     ASSERT_OK(tsr_finalize());
     if (rank == 0) printf("array remap: ok on %d ranks\n", nranks);
