@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "array/remap.h"
-#include "sched/future_private.h"
+#include "array/settle.h"
 #include "tessera/runtime.h"
 #include "tessera/sched.h"
 
@@ -26,73 +26,56 @@ static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 /* ---- run a task once inputs are settled, failed or not ----
  * tsr_async skips its body when an input failed, but a source rank must send
  * its message anyway (the receiver is another rank and would wait forever)
- * and a destination task must release what it holds; so these tasks start
- * when every input is ready in either way and inspect the inputs themselves. */
-typedef void (*settled_fn)(void *arg, int n, tsr_future_t *const *deps);
+ * and a destination task must free what it holds; so these tasks start when
+ * every input is ready in either way and inspect the inputs themselves. */
+typedef int (*settled_fn)(void *arg, int n, tsr_future_t *const *deps);
 
-typedef struct settle settle;
-typedef struct settle_link {
-    tsr__cont cont; /* first: the continuation is the link */
-    settle *s;
-} settle_link;
-
-struct settle {
-    atomic_int remaining;
+typedef struct settled_call {
     settled_fn fn;
     void *arg;
     int n;
-    tsr_future_t **deps; /* our references, inside this allocation */
-    settle_link links[];
-};
+    tsr_future_t *deps[]; /* our references */
+} settled_call;
 
-/* Runs as a task. */
-static void settle_run(void *p) {
-    settle *s = p;
-    s->fn(s->arg, s->n, s->deps);
-    for (int i = 0; i < s->n; i++) tsr_future_release(&s->deps[i]);
-    free(s);
+/* Runs as a task; its status and message become the output future's. */
+static int settled_run(void *value, void *arg, void **value_out) {
+    (void)value;
+    settled_call *c = arg;
+    int rc = c->fn(c->arg, c->n, c->deps);
+    for (int i = 0; i < c->n; i++) tsr_future_release(&c->deps[i]);
+    free(c);
+    *value_out = NULL;
+    return rc;
 }
 
-static void settle_dec(settle *s) {
-    if (atomic_fetch_sub_explicit(&s->remaining, 1, memory_order_acq_rel) != 1) return;
-    /* Spawning fails only without memory or after the scheduler stopped;
-     * running here still completes the promise (as tsr_async does). */
-    if (tsr_spawn(settle_run, s) != TSR_OK) settle_run(s);
-}
-
-/* Runs on the thread that fulfils the input: only counts. */
-static void settle_link_ready(tsr__cont *c) { settle_dec(((settle_link *)c)->s); }
-
-/* Run fn(arg, n, deps) as a task once all n deps are ready; takes its own
- * references on deps. On failure (no memory) fn is never called. */
-static int after_settled(int n, tsr_future_t *const *deps, settled_fn fn, void *arg) {
-    settle *s = malloc(sizeof *s + (size_t)n * (sizeof(settle_link) + sizeof(tsr_future_t *)));
-    if (!s) return tsr_error(TSR_ERR_NOMEM, "rank %d: no memory for a task", tsr_rank());
-    s->fn = fn;
-    s->arg = arg;
-    s->n = n;
-    s->deps = (tsr_future_t **)(s->links + n);
-    atomic_init(&s->remaining, n + 1);
+/* Run fn(arg, n, deps) as a task once all n deps are ready; *out (may be
+ * NULL) gets fn's result. On failure (no memory) fn is never called. */
+static int after_settled(int n, tsr_future_t *const *deps, settled_fn fn, void *arg,
+                         tsr_future_t **out) {
+    int rc = TSR_OK;
+    tsr_future_t *all = NULL, *done = NULL;
+    settled_call *c = malloc(sizeof *c + (size_t)n * sizeof(tsr_future_t *));
+    TSR_CHECK_MSG(c != NULL, TSR_ERR_NOMEM, "rank %d: no memory for a task", tsr_rank());
+    *c = (settled_call){fn, arg, n};
+    TSR_CHECK(tsr__when_all_settled(n, deps, &all));
     for (int i = 0; i < n; i++) {
         tsr_future_retain(deps[i]);
-        s->deps[i] = deps[i];
-        s->links[i].cont.next = NULL;
-        s->links[i].cont.ready = settle_link_ready;
-        s->links[i].s = s;
+        c->deps[i] = deps[i];
     }
-    /* s may run and be freed as soon as the last count drops: read nothing
-     * from it after the final settle_dec. */
-    for (int i = 0; i < n; i++)
-        if (!tsr__future_on_ready(deps[i], &s->links[i].cont)) settle_dec(s);
-    settle_dec(s);
-    return TSR_OK;
-}
-
-/* Index of the first failed future, or -1. */
-static int first_failure(int n, tsr_future_t *const *deps) {
-    for (int i = 0; i < n; i++)
-        if (tsr_future_status(deps[i]) != TSR_OK) return i;
-    return -1;
+    rc = tsr_then(all, settled_run, c, &done);
+    if (rc != TSR_OK) {
+        for (int i = 0; i < n; i++) tsr_future_release(&c->deps[i]);
+        goto fail;
+    }
+    c = NULL;
+    if (out)
+        *out = done;
+    else
+        tsr_future_release(&done);
+fail:
+    free(c);
+    tsr_future_release(&all);
+    return rc;
 }
 
 /* ---- the plan shared by one operation's tasks ---- */
@@ -264,19 +247,19 @@ static int pack_piece(const piece *pc, void *arg) {
 }
 
 /* Runs as a task once this rank's source tiles for the tile are settled. */
-static void send_run(void *arg, int n, tsr_future_t *const *deps) {
+static int send_run(void *arg, int n, tsr_future_t *const *deps) {
     stask *st = arg;
     plan *pl = st->pl;
     int64_t *buf;
     size_t len;
-    int bad = first_failure(n, deps);
-    if (bad >= 0) {
-        const char *msg = tsr_future_message(deps[bad]);
+    int bad = tsr__first_failure(n, deps);
+    if (bad != TSR_OK) {
+        const char *msg = tsr_error_message();
         size_t ml = strlen(msg) + 1;
         len = HEAD * sizeof(int64_t) + ml;
         buf = malloc(len);
         if (!buf) tsr_abort("rank %d: %s: no memory for a message", pl->me, pl->what);
-        buf[0] = tsr_future_status(deps[bad]);
+        buf[0] = bad;
         buf[1] = 0;
         memcpy(buf + HEAD, msg, ml);
     } else {
@@ -297,13 +280,13 @@ static void send_run(void *arg, int n, tsr_future_t *const *deps) {
                   (long long)st->ti, (long long)st->tj, st->dest, tsr_error_message());
     plan_release(pl);
     free(st);
+    return TSR_OK; /* a failed input travelled in the message */
 }
 
 /* ---- receiving side: one task per local destination tile ---- */
 typedef struct rtask {
     plan *pl;
     int64_t ti, tj;
-    tsr_future_t *out; /* our reference to the tile's ready future */
     int nmsg;          /* deps[0, nmsg) are messages ... */
     int *msg_from;     /* ... from these ranks */
 } rtask;
@@ -329,30 +312,24 @@ static int unpack_piece(const piece *pc, void *arg) {
     return 0;
 }
 
-static void recv_run(void *arg, int n, tsr_future_t *const *deps) {
+/* Runs as a task; its result is the destination tile's ready future. */
+static int recv_run(void *arg, int n, tsr_future_t *const *deps) {
     rtask *rt = arg;
     plan *pl = rt->pl;
+    int rc = TSR_OK;
     const double **bufs = NULL, **ends = NULL;
-    int bad = first_failure(n, deps);
-    if (bad >= 0) {
-        tsr_future_fail(rt->out, tsr_future_status(deps[bad]), tsr_future_message(deps[bad]));
-        goto done;
-    }
+    TSR_CHECK(tsr__first_failure(n, deps));
     bufs = calloc((size_t)pl->nranks, sizeof *bufs);
     ends = calloc((size_t)pl->nranks, sizeof *ends);
-    if (!bufs || !ends) {
-        tsr_future_fail(rt->out, TSR_ERR_NOMEM, "no memory to unpack a tile");
-        goto done;
-    }
+    TSR_CHECK_MSG(bufs && ends, TSR_ERR_NOMEM, "rank %d: %s: no memory to unpack a tile", pl->me,
+                  pl->what);
     for (int i = 0; i < rt->nmsg; i++) {
         void *v = NULL;
-        tsr_wait(deps[i], &v); /* ready: returns at once */
+        TSR_CHECK(tsr_wait(deps[i], &v)); /* ready: returns at once */
         const int64_t *h = v;
-        if (h[0] != TSR_OK) {
-            /* The source tile's own error, as a local input would give it. */
-            tsr_future_fail(rt->out, (int)h[0], (const char *)(h + HEAD));
-            goto done;
-        }
+        /* A failed source tile: its own status and message, as a local
+         * input would give them. */
+        TSR_CHECK_MSG(h[0] == TSR_OK, (int)h[0], "%s", (const char *)(h + HEAD));
         bufs[rt->msg_from[i]] = (const double *)(h + HEAD);
         ends[rt->msg_from[i]] = (const double *)(h + HEAD) + h[1];
     }
@@ -360,26 +337,20 @@ static void recv_run(void *arg, int n, tsr_future_t *const *deps) {
     for_each_piece(pl, rt->ti, rt->tj, -1, unpack_piece, &us);
     for (int i = 0; i < rt->nmsg; i++) {
         int r = rt->msg_from[i];
-        if (bufs[r] != ends[r]) {
-            /* Both sides walk the same pieces: a mismatch is a bug here. */
-            char msg[256];
-            snprintf(msg, sizeof msg,
-                     "rank %d: %s: internal error: rank %d's message for tile (%lld, %lld) has "
-                     "%lld doubles more than its pieces",
-                     pl->me, pl->what, r, (long long)rt->ti, (long long)rt->tj,
-                     (long long)(ends[r] - bufs[r]));
-            tsr_future_fail(rt->out, TSR_ERR_STATE, msg);
-            goto done;
-        }
+        /* Both sides walk the same pieces: a mismatch is a bug here. */
+        TSR_CHECK_MSG(bufs[r] == ends[r], TSR_ERR_STATE,
+                      "rank %d: %s: internal error: rank %d's message for tile (%lld, %lld) has "
+                      "%lld doubles more than its pieces",
+                      pl->me, pl->what, r, (long long)rt->ti, (long long)rt->tj,
+                      (long long)(ends[r] - bufs[r]));
     }
-    tsr_future_set(rt->out, NULL);
-done:
+fail:
     free(bufs);
     free(ends);
-    tsr_future_release(&rt->out);
     free(rt->msg_from);
     free(rt);
     plan_release(pl);
+    return rc;
 }
 
 /* ---- queueing (main thread) ---- */
@@ -464,7 +435,7 @@ static int queue_sends(plan *pl, collect *c) {
             TSR_CHECK_MSG(st != NULL, TSR_ERR_NOMEM, "no memory for a send task");
             *st = (stask){pl, ti, tj, dest, c->count};
             atomic_fetch_add(&pl->refs, 1);
-            rc = after_settled(c->nlocal, c->local, send_run, st);
+            rc = after_settled(c->nlocal, c->local, send_run, st, NULL);
             if (rc != TSR_OK) {
                 atomic_fetch_sub(&pl->refs, 1);
                 free(st);
@@ -505,22 +476,20 @@ static int queue_recvs(plan *pl, collect *c) {
             rt->tj = tj;
             rt->nmsg = c->nmsg;
             rt->msg_from = malloc(sizeof(int) * (size_t)(c->nmsg + 1));
-            rc = tsr_future_create(&rt->out);
-            if (rc == TSR_OK && !rt->msg_from)
-                rc = tsr_error(TSR_ERR_NOMEM, "no memory for a tile task");
+            if (!rt->msg_from) {
+                free(rt);
+                TSR_CHECK_MSG(0, TSR_ERR_NOMEM, "no memory for a tile task");
+            }
+            if (c->nmsg) memcpy(rt->msg_from, c->from, sizeof(int) * (size_t)c->nmsg);
+            tsr_assert(dst->ready[k] == NULL); /* dst is fresh: no earlier write to order after */
+            atomic_fetch_add(&pl->refs, 1);
+            rc = after_settled(nd, deps, recv_run, rt, &dst->ready[k]);
             if (rc != TSR_OK) {
-                tsr_future_release(&rt->out);
+                atomic_fetch_sub(&pl->refs, 1);
                 free(rt->msg_from);
                 free(rt);
                 goto fail;
             }
-            if (c->nmsg) memcpy(rt->msg_from, c->from, sizeof(int) * (size_t)c->nmsg);
-            tsr_assert(dst->ready[k] == NULL); /* dst is fresh: no earlier write to order after */
-            dst->ready[k] = rt->out;
-            tsr_future_retain(rt->out); /* the task's; dst keeps the first */
-            atomic_fetch_add(&pl->refs, 1);
-            rc = after_settled(nd, deps, recv_run, rt);
-            TSR_CHECK(rc);
         }
     }
 fail:
