@@ -18,7 +18,6 @@
 #include "array/remap.h"
 #include "array/settle.h"
 #include "tessera/runtime.h"
-#include "tessera/sched.h"
 
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
