@@ -112,7 +112,8 @@ int tsr_array_gather(tsr_array_t *a, int root, double *buf) {
     displs = malloc(sizeof(int) * (size_t)d->nranks);
     TSR_CHECK_MSG(counts && displs, TSR_ERR_NOMEM, "rank %d: no memory", d->rank);
     TSR_CHECK(layout(a, counts, displs, "tsr_array_gather"));
-    TSR_CHECK(tsr_array_wait(a));
+    /* A failed tile may be seen by some ranks only: agree before the collective. */
+    TSR_CHECK(tsr__array_agree(tsr_array_wait(a), "tsr_array_gather"));
     if (d->rank == root) {
         packed = malloc(sizeof(double) * ((size_t)a->m * (size_t)a->n + 1));
         if (packed == NULL)
