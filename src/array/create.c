@@ -5,11 +5,13 @@
 #include "array/philox.h"
 #include "array/tiletask.h"
 
-enum fill_kind { FILL_CONST, FILL_IDENTITY, FILL_ARANGE, FILL_UNIFORM, FILL_NORMAL };
+enum fill_kind { FILL_CONST, FILL_IDENTITY, FILL_ARANGE, FILL_LINSPACE, FILL_UNIFORM, FILL_NORMAL };
 
 typedef struct fill_spec {
     int kind;
     double a, b;   /* constant / start,step / lo,hi / mean,std */
+    double stop;   /* linspace: the last value, exactly (as numpy) */
+    int64_t last;  /* linspace: its index */
     uint64_t seed;
 } fill_spec;
 
@@ -26,6 +28,7 @@ static int fill_tile(const tsr__tile *t, const tsr_array_t *arr, void *arg) {
             case FILL_CONST: v = s->a; break;
             case FILL_IDENTITY: v = gi == gj ? 1.0 : 0.0; break;
             case FILL_ARANGE: v = s->a + s->b * (double)g; break;
+            case FILL_LINSPACE: v = (int64_t)g == s->last ? s->stop : s->a + s->b * (double)g; break;
             case FILL_UNIFORM: v = s->a + (s->b - s->a) * tsr__philox_uniform(g, s->seed); break;
             default: v = s->a + s->b * tsr__philox_normal(g, s->seed); break;
             }
@@ -76,7 +79,8 @@ int tsr_array_arange(tsr_dist_t *d, int64_t n, double start, double step, tsr_ar
 }
 
 int tsr_array_linspace(tsr_dist_t *d, double start, double stop, int64_t n, tsr_array_t **out) {
-    fill_spec s = {.kind = FILL_ARANGE, .a = start, .b = n > 1 ? (stop - start) / (double)(n - 1) : 0.0};
+    fill_spec s = {.kind = FILL_LINSPACE, .a = start, .b = n > 1 ? (stop - start) / (double)(n - 1) : 0.0,
+                   .stop = n > 1 ? stop : start, .last = n - 1};
     return make(d, n, 1, &s, out);
 }
 

@@ -104,6 +104,7 @@ int main(int argc, char **argv) {
     ASSERT_OK(tsr_array_gather(a, 0, rank == 0 ? buf : NULL));
     if (rank == 0)
         for (int k = 0; k < 11; k++) ASSERT_NEAR(buf[k], k / 10.0, 1e-15);
+    if (rank == 0) ASSERT_EQ(buf[10] == 1.0, 1); /* the end point exactly, as numpy */
     tsr_array_free(&a);
 
     /* Bad input: errors on every rank, no hang. */
