@@ -7,6 +7,7 @@
  * and shape errors. Tolerance: 1e-12 relative to sum_l |a_il b_lj|. */
 #include <math.h>
 
+#include "array/array_internal.h" /* to inject a failed tile */
 #include "harness.h"
 
 /* ScaLAPACK's Fortran entry (libscalapack-openmpi). */
@@ -175,6 +176,50 @@ static void run_chain(int P, int Q) {
     tsr_dist_free(&d2);
 }
 
+/* A failed input tile: the ranks whose C tiles depend on it get the error
+ * from tsr_array_wait, with its message; the others succeed; nobody hangs.
+ * The failed tile is A(0, 1), on rank (0, 1 % Q): its process row receives it
+ * by message (SUMMA: an A panel; n == 1: a partial sum for (0, 0)). */
+static void run_failure(int P, int Q, int64_t n) {
+    int rank = tsr_rank();
+    tsr_dist_t *d;
+    ASSERT_OK(tsr_dist_create(P, Q, 2, 2, &d));
+    tsr_array_t *a, *b, *c;
+    ASSERT_OK(tsr_array_ones(d, 6, 6, &a));
+    ASSERT_OK(tsr_array_ones(d, 6, n, &b));
+    ASSERT_OK(tsr_array_wait(a));
+    int owner = 1 % Q;
+    if (rank == owner) {
+        tsr_future_t *f;
+        ASSERT_OK(tsr_future_create(&f));
+        ASSERT_OK(tsr_future_fail(f, TSR_ERR_RUNTIME, "injected failure of tile (0, 1)"));
+        tsr_future_release(&a->ready[tsr__ready_index(a, 0, 1)]);
+        a->ready[tsr__ready_index(a, 0, 1)] = f;
+    }
+    ASSERT_OK(tsr_matmul(a, b, &c));
+    tsr_array_free(&a);
+    tsr_array_free(&b);
+    int myrow, mycol;
+    tsr_dist_grid(d, NULL, NULL, &myrow, &mycol);
+    /* SUMMA: one block per rank at one worker, so a failed panel fails every
+     * local tile of process row 0; n == 1: only C tile 0, on (0, 0). */
+    int fails = n == 1 ? rank == 0 : myrow == 0 && c->lm > 0 && c->ln > 0;
+    int rc = tsr_array_wait(c);
+    /* More workers cut local C into more blocks, not all holding row 0. */
+    if (tsr_num_workers() > 1 && rc == TSR_OK) fails = 0;
+    if (fails) {
+        if (rc != TSR_ERR_RUNTIME)
+            TEST_FAIL("rank %d (grid %d x %d, n %lld): wait gave %s, expected the injected failure",
+                      rank, P, Q, (long long)n, tsr_status_string(rc));
+        ASSERT_CONTAINS(tsr_error_message(), "injected failure");
+    } else {
+        ASSERT_OK(rc);
+    }
+    ASSERT_OK(tsr_fence());
+    tsr_array_free(&c);
+    tsr_dist_free(&d);
+}
+
 static void run_errors(void) {
     tsr_dist_t *d;
     ASSERT_OK(tsr_dist_create(0, 0, 2, 2, &d));
@@ -212,6 +257,11 @@ int main(int argc, char **argv) {
             if (n % P == 0) run_case(&cases[ci], P, n / P);
     for (int P = 1; P <= n; P++)
         if (n % P == 0) run_chain(P, n / P);
+    for (int P = 1; P <= n; P++)
+        if (n % P == 0) {
+            run_failure(P, n / P, 5);
+            run_failure(P, n / P, 1);
+        }
     run_errors();
     ASSERT_OK(tsr_finalize());
     if (tsr_rank() == 0) printf("array matmul: ok on %d ranks\n", n);
