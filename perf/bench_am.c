@@ -19,8 +19,9 @@
  * thread (worker 0) runs the handlers and, in poll mode, drives progress.
  * Comparing the two shows what the runtime's waiting back-off costs.
  *
- * Times are the best (lowest) of --blocks blocks of iterations, each block's
- * figure being its mean; the same for raw and Tessera. Latency is one way:
+ * Raw and Tessera blocks alternate (after a warm-up round); each figure is the
+ * best over --blocks blocks, a block's figure being its mean over its
+ * iterations; the same for raw and Tessera. Latency is one way:
  * round trip / 2. Bandwidth is bytes / (data + ack round trip), in GB/s (1e9).
  * Output: a table on rank 0, then one JSON line (always last). */
 #include <mpi.h>
@@ -60,41 +61,47 @@ static void check_mpi(int rc, const char *what) {
 
 /* ---- raw MPI ---------------------------------------------------------- */
 
-/* Best-of-blocks mean seconds per round trip of a len-byte message answered
- * by an ack of acklen bytes. */
-static double raw_pingpong(MPI_Comm comm, int rank, unsigned char *buf, size_t len, size_t acklen,
-                           int iters) {
-    double best = 1e30;
+/* Mean seconds per round trip, over one block of iters, of a len-byte
+ * message answered by an ack of acklen bytes. */
+static double raw_block(MPI_Comm comm, int rank, unsigned char *buf, size_t len, size_t acklen,
+                        int iters) {
     unsigned char ack[8] = {0};
-    for (int b = -1; b < B.blocks; b++) { /* block -1 warms up */
-        MPI_Barrier(comm);
-        double t0 = MPI_Wtime();
-        for (int i = 0; i < iters; i++) {
-            if (rank == 0) {
-                check_mpi(MPI_Send(buf, (int)len, MPI_BYTE, 1, 1, comm), "MPI_Send");
-                check_mpi(MPI_Recv(ack, (int)acklen, MPI_BYTE, 1, 2, comm, MPI_STATUS_IGNORE),
-                          "MPI_Recv");
-            } else {
-                check_mpi(MPI_Recv(buf, (int)len, MPI_BYTE, 0, 1, comm, MPI_STATUS_IGNORE),
-                          "MPI_Recv");
-                check_mpi(MPI_Send(ack, (int)acklen, MPI_BYTE, 0, 2, comm), "MPI_Send");
-            }
+    MPI_Barrier(comm);
+    double t0 = MPI_Wtime();
+    for (int i = 0; i < iters; i++) {
+        if (rank == 0) {
+            check_mpi(MPI_Send(buf, (int)len, MPI_BYTE, 1, 1, comm), "MPI_Send");
+            check_mpi(MPI_Recv(ack, (int)acklen, MPI_BYTE, 1, 2, comm, MPI_STATUS_IGNORE),
+                      "MPI_Recv");
+        } else {
+            check_mpi(MPI_Recv(buf, (int)len, MPI_BYTE, 0, 1, comm, MPI_STATUS_IGNORE),
+                      "MPI_Recv");
+            check_mpi(MPI_Send(ack, (int)acklen, MPI_BYTE, 0, 2, comm), "MPI_Send");
         }
-        double t = (MPI_Wtime() - t0) / iters;
-        if (b >= 0 && t < best) best = t;
     }
-    return best;
+    return (MPI_Wtime() - t0) / iters;
 }
 
 typedef struct {
     double lat_us, bw_gbs[NSIZES];
 } figures;
 
-static void raw_all(MPI_Comm comm, int rank, unsigned char *buf, figures *out) {
-    out->lat_us = 1e6 * raw_pingpong(comm, rank, buf, 8, 8, B.lat_iters) / 2.0;
+static const figures worst = {.lat_us = 1e30};
+
+/* Keep the best of each figure over rounds. */
+static void keep_best(figures *best, const figures *round) {
+    if (round->lat_us < best->lat_us) best->lat_us = round->lat_us;
     for (int s = 0; s < NSIZES; s++)
-        out->bw_gbs[s] = (double)bw_sizes[s] / raw_pingpong(comm, rank, buf, bw_sizes[s], 8,
-                                                            B.bw_iters[s]) / 1e9;
+        if (round->bw_gbs[s] > best->bw_gbs[s]) best->bw_gbs[s] = round->bw_gbs[s];
+}
+
+/* One block of each raw measurement. rank 0's buf is only ever sent, so it
+ * keeps the pattern that Tessera's bulk transfers are checked against. */
+static void raw_round(MPI_Comm comm, int rank, unsigned char *buf, figures *out) {
+    out->lat_us = 1e6 * raw_block(comm, rank, buf, 8, 8, B.lat_iters) / 2.0;
+    for (int s = 0; s < NSIZES; s++)
+        out->bw_gbs[s] =
+            (double)bw_sizes[s] / raw_block(comm, rank, buf, bw_sizes[s], 8, B.bw_iters[s]) / 1e9;
 }
 
 /* ---- Tessera handlers -------------------------------------------------- */
@@ -173,38 +180,56 @@ static void await(tsr_future_t *f) {
     tsr_future_release(&f);
 }
 
-static double tsr_latency(void) {
-    double best = 1e30;
+/* rank 0: one block of iters pings; mean one-way seconds. */
+static double tsr_latency_block(void) {
     uint64_t word = 0;
-    for (int b = -1; b < B.blocks; b++) {
-        double t0 = tsr_time();
-        for (int i = 0; i < B.lat_iters; i++) {
-            tsr_future_t *f = arm();
-            check(tsr_am_send(1, B.id_ping, &word, sizeof word), "tsr_am_send(ping)");
-            await(f);
-        }
-        double t = (tsr_time() - t0) / B.lat_iters;
-        if (b >= 0 && t < best) best = t;
+    double t0 = tsr_time();
+    for (int i = 0; i < B.lat_iters; i++) {
+        tsr_future_t *f = arm();
+        check(tsr_am_send(1, B.id_ping, &word, sizeof word), "tsr_am_send(ping)");
+        await(f);
     }
-    return best / 2.0;
+    return (tsr_time() - t0) / B.lat_iters / 2.0;
 }
 
-static double tsr_bandwidth(const unsigned char *buf, size_t len, int iters) {
-    double best = 1e30;
+/* rank 0: one block of iters zero-copy sends of len bytes, each acked; GB/s. */
+static double tsr_bandwidth_block(const unsigned char *buf, size_t len, int iters) {
     uint64_t hdr = len;
-    for (int b = -1; b < B.blocks; b++) {
-        double t0 = tsr_time();
-        for (int i = 0; i < iters; i++) {
-            tsr_future_t *f = arm(), *done = NULL;
-            check(tsr_am_sendv(1, B.id_bulk, &hdr, sizeof hdr, buf, len, &done), "tsr_am_sendv");
-            await(f);
-            check(tsr_wait(done, NULL), "tsr_wait(sendv done)");
-            tsr_future_release(&done);
-        }
-        double t = (tsr_time() - t0) / iters;
-        if (b >= 0 && t < best) best = t;
+    double t0 = tsr_time();
+    for (int i = 0; i < iters; i++) {
+        tsr_future_t *f = arm(), *done = NULL;
+        check(tsr_am_sendv(1, B.id_bulk, &hdr, sizeof hdr, buf, len, &done), "tsr_am_sendv");
+        await(f);
+        check(tsr_wait(done, NULL), "tsr_wait(sendv done)");
+        tsr_future_release(&done);
     }
-    return (double)len / best / 1e9;
+    return (double)len / ((tsr_time() - t0) / iters) / 1e9;
+}
+
+/* rank 1: make ready to receive this round's stop. Called before a barrier
+ * that rank 0 passes before it can send the stop. */
+static void arm_stop(void) {
+    if (B.spin)
+        atomic_store_explicit(&B.stop_flag, 0, memory_order_relaxed);
+    else
+        check(tsr_future_create(&B.stop), "tsr_future_create");
+}
+
+/* One block of each Tessera measurement: rank 0 drives, rank 1 serves
+ * until rank 0's stop message. */
+static void tsr_round(int rank, const unsigned char *buf, figures *out) {
+    if (rank == 0) {
+        out->lat_us = 1e6 * tsr_latency_block();
+        for (int s = 0; s < NSIZES; s++)
+            out->bw_gbs[s] = tsr_bandwidth_block(buf, bw_sizes[s], B.bw_iters[s]);
+        check(tsr_am_send(1, B.id_stop, NULL, 0), "tsr_am_send(stop)");
+    } else if (B.spin) {
+        while (!atomic_load_explicit(&B.stop_flag, memory_order_acquire))
+            if (!tsr_sched_help()) tsr_am_progress();
+    } else {
+        check(tsr_wait(B.stop, NULL), "tsr_wait(stop)");
+        tsr_future_release(&B.stop);
+    }
 }
 
 static void fill(unsigned char *p, size_t n) {
@@ -226,7 +251,7 @@ int main(int argc, char **argv) {
     B.lat_iters = 20000;
     B.bw_iters[0] = 400;
     B.bw_iters[1] = 40;
-    B.blocks = 5;
+    B.blocks = 7;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--wait") && i + 1 < argc) {
             i++;
@@ -266,8 +291,12 @@ int main(int argc, char **argv) {
     fill(buf, B.recvcap);
     memset(B.recvbuf, 0, B.recvcap);
 
-    figures raw_pre = {0}, raw = {0}, tes = {0};
-    raw_all(MPI_COMM_WORLD, rank, buf, &raw_pre);
+    /* Round -1 warms up (connections, page faults) and is not counted. */
+    figures raw_pre = worst, raw = worst, tes = worst, round;
+    for (int r = -1; r < B.blocks; r++) {
+        raw_round(MPI_COMM_WORLD, rank, buf, &round);
+        if (r >= 0) keep_best(&raw_pre, &round);
+    }
 
     check(tsr_init(&argc, &argv), "tsr_init");
     const char *mode = tsr_runtime_options()->progress_thread ? "thread" : "poll";
@@ -277,24 +306,17 @@ int main(int argc, char **argv) {
     check(tsr_am_register(on_stop, NULL, NULL, &B.id_stop), "register stop");
     check(tsr_fence(), "tsr_fence");
 
-    /* Before the barrier below, so that no stop can arrive before it exists. */
-    if (rank == 1 && !B.spin) check(tsr_future_create(&B.stop), "tsr_future_create");
+    /* Raw and Tessera blocks alternate, so that both see the same machine
+     * (it is shared and noisy); each figure is the best over rounds. */
     MPI_Comm dup;
     check_mpi(MPI_Comm_dup(MPI_COMM_WORLD, &dup), "MPI_Comm_dup");
-    fill(buf, B.recvcap); /* rank 1 used buf as its raw receive buffer */
-    raw_all(dup, rank, buf, &raw);
-    MPI_Barrier(dup);
-
-    if (rank == 0) {
-        tes.lat_us = 1e6 * tsr_latency();
-        for (int s = 0; s < NSIZES; s++) tes.bw_gbs[s] = tsr_bandwidth(buf, bw_sizes[s], B.bw_iters[s]);
-        check(tsr_am_send(1, B.id_stop, NULL, 0), "tsr_am_send(stop)");
-    } else if (B.spin) {
-        while (!atomic_load_explicit(&B.stop_flag, memory_order_acquire))
-            if (!tsr_sched_help()) tsr_am_progress();
-    } else {
-        check(tsr_wait(B.stop, NULL), "tsr_wait(stop)");
-        tsr_future_release(&B.stop);
+    for (int r = -1; r < B.blocks; r++) {
+        if (rank == 1) arm_stop();
+        raw_round(dup, rank, buf, &round);
+        if (r >= 0) keep_best(&raw, &round);
+        MPI_Barrier(dup);
+        tsr_round(rank, buf, &round);
+        if (r >= 0 && rank == 0) keep_best(&tes, &round);
     }
     check(tsr_fence(), "tsr_fence");
     tsr_am_stats st;
