@@ -22,4 +22,14 @@ int tsr__for_each_tile(tsr_array_t *a, tsr__tile_fn fn, void *arg, void (*dtor)(
 int tsr__for_each_tile_deps(tsr_array_t *a, tsr__tile_fn fn, tsr__tile_deps_fn deps_fn, void *arg,
                             void (*dtor)(void *));
 
+/* A task that runs once all n deps are ready, whether they succeeded or
+ * not: dep_status is TSR_OK, or the status of the first failed dep (lowest
+ * index) with its message in dep_msg (valid during the call). fn returns a
+ * status and value like a tsr_async_fn. Use it for work that must happen
+ * even after a failure: a send a peer is waiting for (it then carries the
+ * error), or freeing the task's own argument. Runs on a worker. */
+typedef int (*tsr__settled_fn)(void *arg, int dep_status, const char *dep_msg, void **value_out);
+int tsr__async_settled(tsr__settled_fn fn, void *arg, int n, tsr_future_t *const *deps,
+                       tsr_future_t **out);
+
 #endif
