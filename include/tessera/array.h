@@ -121,9 +121,18 @@ TSR_API int tsr_array_reduce_async(tsr_array_t *a, int op, tsr_future_t **out);
 TSR_API int tsr_array_reduce_axis(tsr_array_t *a, int op, int axis, tsr_array_t **out);
 
 /* ---- linear algebra ---- */
-/* c = a b for a m x k and b k x n on the same grid (SUMMA: panels move by
- * active messages, dgemm per tile). n == 1 is matrix-vector. c gets a's
- * distribution. */
+/* c = a b for a m x k and b k x n; c gets a's distribution. SUMMA: A and B
+ * panels move by active messages along process rows and columns, one dgemm
+ * per block of c and k step, the next panels' transfer overlapping the
+ * current product. When c has one tile column (n <= a's nb; n == 1 is
+ * matrix-vector) A stays put instead, and partial products are summed on
+ * process column 0. b may be on any distribution: unless it is on a's grid
+ * with tiles as wide as a's (any height), it is first redistributed to a's
+ * distribution (a temporary copy). Sums over k run tile by tile, so results
+ * agree with a serial loop to rounding; they do not depend on the thread
+ * count, nor on the grid except on the one-tile-column path (partial sums
+ * per process column). TSR_ERR_SHAPE names both shapes when
+ * a's columns are not b's rows; TSR_ERR_UNSUPPORTED beyond BLAS's int range. */
 TSR_API int tsr_matmul(tsr_array_t *a, tsr_array_t *b, tsr_array_t **out);
 /* a^T (n x m), on a's distribution (tiles move between ranks). */
 TSR_API int tsr_array_transpose(tsr_array_t *a, tsr_array_t **out);
