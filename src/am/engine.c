@@ -289,6 +289,7 @@ static int am_send(int dest, int id, const void *hdr, size_t hdrlen, const void 
         /* Rendezvous: the payload goes on the data channel under a fresh tag,
          * then the RTS tells the receiver the tag. */
         atomic_int flag = 0;
+        int wait = !copy && !done; /* decided now: c may be gone once posted */
         size_t rsz = tsr__am_rts_size(hdrlen);
         msg = malloc(rsz);
         c = calloc(1, sizeof *c);
@@ -329,7 +330,6 @@ static int am_send(int dest, int id, const void *hdr, size_t hdrlen, const void 
             tsr_abort("rank %d: the payload to rank %d is posted but its RTS failed: %s",
                       tsr__am.rank, dest, tsr_error_message());
         msg = NULL;
-        int wait = c->flag != NULL;
         c = NULL;
         atomic_fetch_add(&tsr__am.st_rndv, 1);
         if (wait) wait_flag(&flag);

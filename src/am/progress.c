@@ -91,6 +91,25 @@ static void *progress_main(void *arg) {
     return NULL;
 }
 
+/* Polling is the default (TSR_PROGRESS=poll, base/options.c) because it
+ * measured better on the 2-core machines Tessera is tested on. perf/run am's
+ * bench_am, 2 ranks, TSR_THREADS=1, pinned to 2 cores (taskset -c 0,1 on a
+ * quiet 16-core host; the shared 2-core VM gave the same ranking but with
+ * figures that moved 3x between runs under other jobs' load):
+ *                         8 B one way    16 MiB      (raw MPI, same run)
+ *   poll,   tsr_wait          3.1 us     5.9 GB/s    2.0 us  6.0 GB/s
+ *   poll,   spin loop         3.1 us     5.6 GB/s    2.1 us  5.8 GB/s
+ *   thread, tsr_wait         83   us     3.8 GB/s    2.7 us  5.3 GB/s
+ *   thread, spin loop         4.8 us     5.1 GB/s    2.6 us  5.1 GB/s
+ *   storm test, 4 ranks on 2 cores: poll 5.5 s, thread 5.7 s.
+ * (Repeat runs of the poll rows: 2.8-3.0 us against 2.0-2.3 raw; 16 MiB
+ * 3.4-5.9 GB/s against 3.7-6.0 raw. Testing a short send for completion
+ * right after MPI_Isend gained 0.1-0.2 us but lost 1 MiB bandwidth: not kept.)
+ * With a thread, every message needs a second thread to be scheduled on a
+ * core the ranks already fill, and a worker waiting in tsr_wait learns of the
+ * handler task only when its own back-off sleep ends. A progress thread can
+ * still win on nodes with a spare core per rank and long compute tasks (no
+ * idle worker polls then): measure there before changing the default. */
 int tsr__am_progress_start(int use_thread) {
     if (!use_thread) {
         tsr__sched_set_idle_hook(tsr__am_poll);
