@@ -136,11 +136,19 @@ TSR_API int tsr_array_reduce_axis(tsr_array_t *a, int op, int axis, tsr_array_t 
 TSR_API int tsr_matmul(tsr_array_t *a, tsr_array_t *b, tsr_array_t **out);
 /* a^T (n x m), on a's distribution (tiles move between ranks). */
 TSR_API int tsr_array_transpose(tsr_array_t *a, tsr_array_t **out);
-/* x with a x = b (ScaLAPACK pdgesv on copies; a and b unchanged). A
- * singular a is TSR_ERR_RUNTIME naming the zero pivot. */
+/* x with a x = b (ScaLAPACK pdgesv on copies made tile by tile; a and b
+ * unchanged and may be freed at once). a is square; b has a's rows and any
+ * number of columns; both are on the same grid and tile size, with square
+ * tiles (mb == nb, as pdgesv needs); else TSR_ERR_SHAPE before any work. x
+ * gets a's distribution. Waits for a and b, then blocks inside ScaLAPACK.
+ * A singular a (an exactly zero pivot) is TSR_ERR_RUNTIME on every rank:
+ * "matrix is singular: U(k,k) is exactly zero (k=K)", K counted from 1. */
 TSR_API int tsr_solve(tsr_array_t *a, tsr_array_t *b, tsr_array_t **out);
 /* Lower-triangular l with l l^T = a (pdpotrf on a copy; upper part zero).
- * Not positive definite is TSR_ERR_RUNTIME. */
+ * Only a's lower triangle is read (symmetry is not checked). a is square on
+ * square tiles, else TSR_ERR_SHAPE. Not positive definite is TSR_ERR_RUNTIME
+ * on every rank, naming the order of the leading minor that is not. Waits
+ * and blocks like tsr_solve. */
 TSR_API int tsr_cholesky(tsr_array_t *a, tsr_array_t **out);
 
 /* ---- restructuring (each makes a new distributed array) ----
@@ -159,10 +167,19 @@ TSR_API int tsr_array_redistribute(tsr_array_t *a, tsr_dist_t *d, tsr_array_t **
 TSR_API int tsr_array_concat(int count, tsr_array_t *const *arrays, int axis, tsr_array_t **out);
 
 /* ---- .npy files through MPI-IO: each rank reads/writes its own tiles ----
- * Load reads float64 (also int64 and float32, converted), C or Fortran
- * order, 1-D (as n x 1) or 2-D. Save writes float64 C order to a temporary
- * name beside path, then renames, so a failed save leaves an old file intact.
- * Errors name the file and what is wrong with it. */
+ * Load reads little-endian float64 (also int64 and float32, converted;
+ * int64 beyond 2^53 rounds), C or Fortran order, format 1.0 to 3.0, 0-D (as
+ * 1 x 1), 1-D (as n x 1) or 2-D, onto d. Save writes float64 C order,
+ * format 1.0, shape (m, n), to a temporary ".NAME.tmp.PID" beside path, then
+ * renames, so a failed save leaves an old file intact and no temporary file
+ * behind; a replaced file keeps its permission bits. Both are collective and
+ * wait (save for a's tiles); every rank must see path on a shared file
+ * system. Errors are TSR_ERR_IO on every rank, alike but for the rank,
+ * "rank R: tsr_array_load: PATH: <what is wrong>": missing or unreadable,
+ * not a .npy file, an unsupported dtype or shape, data shorter or longer
+ * than the header says, a directory that cannot be written. Shapes beyond MPI-IO's
+ * int counts (2^31 - 1 per dimension, 2 GiB per rank) are
+ * TSR_ERR_UNSUPPORTED. */
 TSR_API int tsr_array_load(tsr_dist_t *d, const char *path, tsr_array_t **out);
 TSR_API int tsr_array_save(tsr_array_t *a, const char *path);
 
