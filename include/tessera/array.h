@@ -177,8 +177,8 @@ TSR_API int tsr_array_concat(int count, tsr_array_t *const *arrays, int axis, ts
  * system. Errors are TSR_ERR_IO on every rank, alike but for the rank,
  * "rank R: tsr_array_load: PATH: <what is wrong>": missing or unreadable,
  * not a .npy file, an unsupported dtype or shape, data shorter or longer
- * than the header says, a directory that cannot be written. Shapes beyond MPI-IO's
- * int counts (2^31 - 1 per dimension, 2 GiB per rank) are
+ * than the header says, a directory that cannot be written. Shapes beyond
+ * MPI-IO's int counts (2^31 - 1 per dimension, 2 GiB per rank) are
  * TSR_ERR_UNSUPPORTED. */
 TSR_API int tsr_array_load(tsr_dist_t *d, const char *path, tsr_array_t **out);
 TSR_API int tsr_array_save(tsr_array_t *a, const char *path);
