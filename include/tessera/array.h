@@ -90,10 +90,26 @@ TSR_API int tsr_array_scalapack(tsr_array_t *a, int desc[9], double **local, int
  * tsr_array_eval: no temporaries are made for inner nodes. Operands are
  * arrays of one shape m x n on the same distribution, scalars, or vectors
  * broadcast over it as numpy does: 1 x n (a row, repeated down the rows),
- * m x 1 (a column, repeated across) and 1 x 1. Constructors return NULL on
- * allocation failure and pass NULL children through, so tsr_array_eval
+ * m x 1 (a column, repeated across) and 1 x 1; a 1 x n and an m x 1 make
+ * an m x n outer result. Every array operand must be on an equal
+ * distribution (the same grid and tile size); the result gets the first
+ * m x n operand's distribution (else the first array's). Shapes that do not
+ * broadcast, or unequal distributions, are TSR_ERR_SHAPE naming both.
+ *
+ * Constructors take ownership of their children (a node has one parent:
+ * build a repeated subtree twice). They return NULL on allocation failure
+ * and pass NULL children through (freeing the others), so tsr_array_eval
  * reports the failure once. A tree does not own its arrays; free the tree
- * with tsr_ex_free after eval (eval holds what it needs). */
+ * with tsr_ex_free after eval (eval holds what it needs: the arrays may be
+ * freed at once too).
+ *
+ * Semantics follow numpy: maximum/minimum return a NaN operand (the left one
+ * if both are NaN; ties give the right one), comparisons with NaN are false
+ * (NE true), where's condition is true unless it is 0 (NaN is true),
+ * sigmoid(x) = 1 / (1 + e^-x) computed without overflow. exp is Tessera's
+ * own, vectorised, within 1 ulp of the C library's; the other functions are
+ * the C library's. Results are bit-identical for any grid, tile size,
+ * thread count and rank count. */
 typedef struct tsr_expr_s tsr_expr_t;
 enum tsr_binop {
     TSR_ADD, TSR_SUB, TSR_MUL, TSR_DIV, TSR_POW, TSR_MAXIMUM, TSR_MINIMUM,
@@ -109,7 +125,16 @@ TSR_API tsr_expr_t *tsr_ex_where(tsr_expr_t *cond, tsr_expr_t *a, tsr_expr_t *b)
 TSR_API void tsr_ex_free(tsr_expr_t **e);
 TSR_API int tsr_array_eval(tsr_expr_t *e, tsr_array_t **out);
 
-/* ---- reductions: local partials per tile, then a tree over ranks ---- */
+/* ---- reductions: local partials per tile, then a tree over ranks ----
+ * Asynchronous inside (tasks and messages, no blocking collective). Like
+ * numpy: MIN/MAX of anything with a NaN is NaN; ARGMIN/ARGMAX count NaN as
+ * the extreme and return the first occurrence; an empty array (or an empty
+ * axis) has SUM 0, NORM2 0, MEAN NaN, and no MIN/MAX/ARG (TSR_ERR_SHAPE).
+ * SUM and MEAN are compensated sums and NORM2 is scaled (no overflow or
+ * underflow before the result itself does); across rank counts and tile
+ * sizes they may differ by reassociation only, within about 1e-15 times
+ * sum |x| (SUM, MEAN) or a few ulps (NORM2); MIN/MAX/ARG are exact. A failed
+ * input tile fails the result on every rank that waits for it. */
 enum tsr_redop { TSR_SUM, TSR_MEAN, TSR_MIN, TSR_MAX, TSR_NORM2, TSR_ARGMIN, TSR_ARGMAX };
 /* Whole array to one number, on every rank (waits). Argmin/argmax give the
  * flat row-major index of the first extreme element. */

@@ -1,6 +1,7 @@
 /* Array lifecycle: allocation of this rank's part, references, waiting. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "array/array_internal.h"
@@ -63,7 +64,15 @@ int tsr__array_alloc(tsr_dist_t *d, int64_t m, int64_t n, tsr_array_t **out) {
                   d->rank, (long long)m, (long long)n, worst / 1e9, d->P, d->Q, phys / 1e9);
     if (a->lm > 0 && a->ln > 0) {
         size_t bytes = (size_t)a->lld * (size_t)a->ln * sizeof(double);
-        a->data = tsr_aligned_alloc(64, bytes);
+        /* Large parts are 2 MiB aligned and offered transparent huge pages
+         * (as numpy does): the first write into a fresh result then faults
+         * once per 2 MiB instead of once per 4 KiB (2e7 doubles written
+         * once: 0.097 -> 0.057 s on a 16-core x86 box). */
+        size_t huge = (size_t)2 << 20, align = bytes >= 2 * huge ? huge : 64;
+        a->data = tsr_aligned_alloc(align, bytes);
+#ifdef MADV_HUGEPAGE
+        if (a->data && align == huge) (void)madvise(a->data, bytes, MADV_HUGEPAGE);
+#endif
         /* Other ranks are already queueing work on this array: a local
          * failure can only end the job, with the reason. */
         if (a->data == NULL)

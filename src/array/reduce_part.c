@@ -197,14 +197,23 @@ static void fold_seg(int op, tsr__red_part *p, const double *x, int64_t n, doubl
         *p = norm_combine(*p, (tsr__red_part){(double)e, q});
         break;
     }
-    default:
-        /* Scanning in index order, only a strictly better value replaces:
-         * the first occurrence stays. */
-        for (int64_t i = 0; i < n; i++) {
-            tsr__red_part q = {x[i], idx0 + (double)i * step};
-            if (arg_better(op, q, *p)) *p = q;
-        }
+    default: {
+        /* The extreme value first (vectorised, as MIN/MAX), then its first
+         * occurrence: two cheap passes instead of a compare-and-branch per
+         * element. NaN is the extreme; -0.0 == 0.0 counts as a tie, as in
+         * numpy. */
+        if (n == 0) break;
+        tsr__red_part e = {op == TSR_ARGMIN ? INFINITY : -INFINITY, 0};
+        fold_seg(op == TSR_ARGMIN ? TSR_MIN : TSR_MAX, &e, x, n, 0, 0);
+        int64_t i = 0;
+        if (e.v != e.v)
+            while (x[i] == x[i]) i++;
+        else
+            while (x[i] != e.v) i++;
+        tsr__red_part q = {x[i], idx0 + (double)i * step};
+        if (arg_better(op, q, *p)) *p = q;
         break;
+    }
     }
 }
 
