@@ -6,6 +6,7 @@
  * tasks only inside tsr_sched_drain, tsr_sched_help and tsr_wait; workers
  * 1..W-1 are pthreads started here that loop in worker_main until fini. */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -197,6 +198,10 @@ static void *worker_main(void *p) {
             continue;
         }
         idle++;
+        /* A throttled thief yields instead of spinning: the work it sees
+         * (and may not take yet) keeps it from sleeping, and spinning would
+         * take the core from the owner when threads share cores. */
+        if (idle < TSR_IDLE_SPIN && w->tiny >= 2) idle = TSR_IDLE_SPIN;
         if (idle < TSR_IDLE_SPIN)
             tsr__idle_spin(idle);
         else if (idle < TSR_IDLE_SPIN + TSR_IDLE_YIELD)
