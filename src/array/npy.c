@@ -167,7 +167,9 @@ static int tiles_filetype(const tsr_array_t *a, int fortran, MPI_Datatype etype,
  * 5.7-7.6 s for a 4000 x 4000 array on this 2-core machine at 1-2 ranks,
  * against 1.4-1.9 s reading contiguously and transposing here (ompio; romio
  * 3.2-6.3 s vs 1.7 s). */
-#define CHUNK_BYTES ((size_t)32 << 20)
+static size_t chunk_bytes = (size_t)32 << 20;
+
+void tsr__npy_set_chunk_bytes(size_t bytes) { chunk_bytes = bytes ? bytes : (size_t)32 << 20; }
 
 typedef struct chunk_plan {
     int64_t outer, inner; /* this rank's runs and run length (outer 0: nothing) */
@@ -183,7 +185,7 @@ static chunk_plan plan_chunks(const tsr_array_t *a, int fortran, int itemsize) {
     p.outer = fortran ? a->ln : a->lm;
     p.inner = fortran ? a->lm : a->ln;
     if (p.inner == 0) p.outer = 0;
-    p.per = inner_max > 0 ? (int64_t)(CHUNK_BYTES / ((size_t)inner_max * (size_t)itemsize)) : 1;
+    p.per = inner_max > 0 ? (int64_t)(chunk_bytes / ((size_t)inner_max * (size_t)itemsize)) : 1;
     if (p.per < 1) p.per = 1;
     p.calls = tsr__ceil_div(outer_max, p.per);
     return p;
