@@ -372,7 +372,7 @@ static void run_config(const cfg *c, int np_write) {
                 for (int64_t k = 0; k < m * n; k++)
                     if (!same_bits(got[k], want[k]))
                         TEST_FAIL("(%lld, %lld) on %d x %d, tiles %lld x %lld: element (%lld, %lld)"
-                                  " of%s is %.17g, the serial reference says %.17g",
+                                  " of%.600s is %.17g, the serial reference says %.17g",
                                   (long long)c->m, (long long)c->n, P, nr / P, (long long)mb,
                                   (long long)nb, (long long)(k / n), (long long)(k % n), text,
                                   got[k], want[k]);
