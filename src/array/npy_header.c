@@ -89,17 +89,20 @@ static int is_ident(int ch) {
 static int parse_bool(cursor *c, int *v, tsr__npy_info *out) {
     skip_ws(c);
     size_t left = (size_t)(c->end - c->p);
-    if (left >= 4 && memcmp(c->p, "True", 4) == 0 && (left == 4 || !is_ident((unsigned char)c->p[4]))) {
+    if (left >= 4 && memcmp(c->p, "True", 4) == 0 &&
+        (left == 4 || !is_ident((unsigned char)c->p[4]))) {
         c->p += 4;
         *v = 1;
         return TSR_OK;
     }
-    if (left >= 5 && memcmp(c->p, "False", 5) == 0 && (left == 5 || !is_ident((unsigned char)c->p[5]))) {
+    if (left >= 5 && memcmp(c->p, "False", 5) == 0 &&
+        (left == 5 || !is_ident((unsigned char)c->p[5]))) {
         c->p += 5;
         *v = 0;
         return TSR_OK;
     }
-    return fail(out, "malformed header: 'fortran_order' must be True or False (byte %zu)", offset(c));
+    return fail(out, "malformed header: 'fortran_order' must be True or False (byte %zu)",
+                offset(c));
 }
 
 /* A decimal integer as Python writes it: no sign but '-', no leading zeros,
@@ -202,7 +205,8 @@ static int parse_dict(cursor *c, tsr__npy_info *out) {
     int rc;
     int seen_descr = 0, seen_order = 0, seen_shape = 0;
     if (!eat(c, '{'))
-        return fail(out, "malformed header: it is not a dict (expected '{' at byte %zu)", offset(c));
+        return fail(out, "malformed header: it is not a dict (expected '{' at byte %zu)",
+                    offset(c));
     while (!eat(c, '}')) {
         const char *key;
         size_t n;
@@ -240,7 +244,8 @@ static int parse_dict(cursor *c, tsr__npy_info *out) {
                     seen_order ? "" : " 'fortran_order'", seen_shape ? "" : " 'shape'");
     skip_ws(c);
     if (c->p != c->end)
-        return fail(out, "malformed header: unexpected bytes after the dict at byte %zu", offset(c));
+        return fail(out, "malformed header: unexpected bytes after the dict at byte %zu",
+                    offset(c));
     return TSR_OK;
 }
 
@@ -286,7 +291,8 @@ int tsr__npy_parse_header(const char *buf, size_t len, tsr__npy_info *out) {
 size_t tsr__npy_write_header(int64_t m, int64_t n, char *buf, size_t cap) {
     char dict[128];
     if (m < 0 || n < 0) return 0;
-    int k = snprintf(dict, sizeof dict, "{'descr': '<f8', 'fortran_order': False, 'shape': (%lld, %lld), }",
+    int k = snprintf(dict, sizeof dict,
+                     "{'descr': '<f8', 'fortran_order': False, 'shape': (%lld, %lld), }",
                      (long long)m, (long long)n);
     if (k < 0 || (size_t)k >= sizeof dict) return 0;
     size_t total = ((size_t)10 + (size_t)k + 1 + 63) / 64 * 64; /* +1: the final '\n' */

@@ -1,0 +1,198 @@
+/* tsr_array_save: a temporary file ".NAME.tmp.PID" beside the target (PID
+ * of rank 0), which rank 0 creates first with the header, so an unwritable
+ * directory fails before any data moves; every rank writes its own tiles
+ * through a darray view in chunks, syncs and closes; rank 0 checks the size
+ * and renames it over the target only when every rank succeeded, and
+ * removes it otherwise, so a failed save leaves an old file as it was.
+ * npy_io.h has the rest of the design. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "array/npy_io.h"
+#include "tessera/runtime.h"
+
+/* Rank 0: create the temporary file beside path (mode of the file it will
+ * replace, if any) and write the header into it. */
+static int make_temp(const tsr_array_t *a, const char *path, char *tmp, size_t cap, size_t *hlen,
+                     tsr__npy_ctx *x) {
+    char header[256];
+    struct stat old;
+    int have_old = stat(path, &old) == 0;
+    if (have_old && S_ISDIR(old.st_mode)) return tsr__npy_why(x, TSR_ERR_IO, "it is a directory");
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    int dirlen = slash ? (int)(slash - path) : 0;
+    if (*base == '\0') return tsr__npy_why(x, TSR_ERR_IO, "the path ends in '/': no file name");
+    *hlen = tsr__npy_write_header(a->m, a->n, header, sizeof header);
+    if (*hlen == 0) return tsr__npy_why(x, TSR_ERR_IO, "cannot format the header");
+    int fd = -1;
+    for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
+        int k = attempt == 0 ? snprintf(tmp, cap, "%.*s%s.%s.tmp.%ld", dirlen, path,
+                                        slash ? "/" : "", base, (long)getpid())
+                             : snprintf(tmp, cap, "%.*s%s.%s.tmp.%ld.%d", dirlen, path,
+                                        slash ? "/" : "", base, (long)getpid(), attempt);
+        if (k < 0 || (size_t)k >= cap) return tsr__npy_why(x, TSR_ERR_IO, "the path is too long");
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0 && errno != EEXIST) {
+            int e = errno;
+            tmp[0] = '\0';
+            return tsr__npy_why(x, TSR_ERR_IO, "cannot create a file in directory '%.*s': %s",
+                                slash ? (dirlen ? dirlen : 1) : 1, slash ? path : ".", strerror(e));
+        }
+    }
+    if (fd < 0) {
+        tmp[0] = '\0';
+        return tsr__npy_why(x, TSR_ERR_IO, "cannot find an unused temporary name beside it");
+    }
+    int lrc = TSR_OK;
+    if (have_old && fchmod(fd, old.st_mode & 07777) != 0)
+        lrc = tsr__npy_why(x, TSR_ERR_IO, "cannot set the mode of the temporary file: %s",
+                           strerror(errno));
+    size_t done = 0;
+    while (lrc == TSR_OK && done < *hlen) {
+        ssize_t w = write(fd, header + done, *hlen - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0)
+            lrc = tsr__npy_why(x, TSR_ERR_IO, "cannot write the header to %s: %s", tmp,
+                               w < 0 ? strerror(errno) : "no progress");
+        else
+            done += (size_t)w;
+    }
+    if (close(fd) != 0 && lrc == TSR_OK)
+        lrc = tsr__npy_why(x, TSR_ERR_IO, "cannot close %s: %s", tmp, strerror(errno));
+    if (lrc != TSR_OK) {
+        unlink(tmp);
+        tmp[0] = '\0';
+    }
+    return lrc;
+}
+
+/* Collective: every rank writes its tiles into the temporary file. */
+static int write_tiles(tsr_array_t *a, const char *tmp, size_t hlen, tsr__npy_ctx *x) {
+    int rc = TSR_OK, lrc = TSR_OK, mpi_rc;
+    MPI_File fh = MPI_FILE_NULL;
+    MPI_Datatype ft = MPI_DATATYPE_NULL;
+    tsr__npy_chunks p = tsr__npy_plan(a, 0, (int)sizeof(double));
+    double *buf = NULL, none = 0;
+
+    if (access(tmp, W_OK) != 0)
+        lrc = tsr__npy_why(x, TSR_ERR_IO, "rank %d cannot open the temporary file %s: %s", x->rank,
+                           tmp, strerror(errno));
+    TSR__NPY_STEP(lrc, tsr__npy_filetype(a, 0, MPI_DOUBLE, &ft, x));
+    if (p.outer > 0) {
+        size_t bytes = (size_t)(p.per * p.inner) * sizeof(double);
+        buf = malloc(bytes);
+        if (!buf && lrc == TSR_OK)
+            lrc = tsr__npy_why(x, TSR_ERR_NOMEM, "rank %d: no memory for a %zu-byte write buffer",
+                               x->rank, bytes);
+    }
+    TSR_CHECK(tsr__npy_agree(lrc, x));
+
+    TSR_CHECK(tsr__npy_open(tmp, MPI_MODE_WRONLY, &fh, x));
+
+    mpi_rc = MPI_File_set_view(fh, (MPI_Offset)hlen, MPI_DOUBLE, ft, "native", MPI_INFO_NULL);
+    if (mpi_rc != MPI_SUCCESS) lrc = tsr__npy_mpi_why(x, mpi_rc, "MPI_File_set_view");
+    rc = tsr__npy_agree(lrc, x);
+    if (rc == TSR_OK) {
+        /* Every rank makes every call, even after a local failure. */
+        for (int64_t call = 0; call < p.calls; call++) {
+            int64_t o0, cnt = tsr__npy_chunk_runs(&p, call, &o0);
+            int count = (int)(cnt * p.inner);
+            MPI_Status st;
+            MPI_Count put = 0;
+            if (count > 0) tsr__npy_pack_rows(a, buf, o0, cnt);
+            mpi_rc = MPI_File_write_all(fh, count > 0 ? buf : &none, count, MPI_DOUBLE, &st);
+            if (mpi_rc != MPI_SUCCESS) {
+                if (lrc == TSR_OK) lrc = tsr__npy_mpi_why(x, mpi_rc, "MPI_File_write_all");
+            } else if (count > 0 && lrc == TSR_OK) {
+                MPI_Get_elements_x(&st, MPI_DOUBLE, &put);
+                if (put != count)
+                    lrc = tsr__npy_why(x, TSR_ERR_IO, "rank %d wrote %lld of %d elements", x->rank,
+                                       (long long)put, count);
+            }
+        }
+        mpi_rc = MPI_File_sync(fh);
+        if (mpi_rc != MPI_SUCCESS && lrc == TSR_OK)
+            lrc = tsr__npy_mpi_why(x, mpi_rc, "MPI_File_sync");
+    }
+    mpi_rc = MPI_File_close(&fh);
+    if (mpi_rc != MPI_SUCCESS && lrc == TSR_OK) lrc = tsr__npy_mpi_why(x, mpi_rc, "MPI_File_close");
+    if (rc == TSR_OK) rc = tsr__npy_agree(lrc, x);
+fail:
+    free(buf);
+    tsr__npy_free_type(&ft, MPI_DOUBLE);
+    return rc;
+}
+
+/* Rank 0, after every rank wrote: the temporary file has every byte, then
+ * it takes the target's name; the directory entry is synced (best effort:
+ * not every file system can). */
+static int publish(const tsr_array_t *a, const char *target, const char *tmp, size_t hlen,
+                   tsr__npy_ctx *x) {
+    struct stat st;
+    uint64_t want = (uint64_t)hlen + (uint64_t)a->m * (uint64_t)a->n * sizeof(double);
+    if (stat(tmp, &st) != 0)
+        return tsr__npy_why(x, TSR_ERR_IO, "the temporary file %s vanished: %s", tmp,
+                            strerror(errno));
+    if ((uint64_t)st.st_size != want)
+        return tsr__npy_why(x, TSR_ERR_IO, "the temporary file %s has %llu bytes, expected %llu",
+                            tmp, (unsigned long long)st.st_size, (unsigned long long)want);
+    if (rename(tmp, target) != 0)
+        return tsr__npy_why(x, TSR_ERR_IO, "cannot rename %s to %s: %s", tmp, target,
+                            strerror(errno));
+    const char *slash = strrchr(target, '/');
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - target) + 1 : 1, slash ? target : ".");
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+    return TSR_OK;
+}
+
+int tsr_array_save(tsr_array_t *a, const char *path) {
+    int rc = TSR_OK, lrc = TSR_OK, created = 0;
+    tsr__npy_ctx x = {.fn = "tsr_array_save", .path = path, .rank = tsr_rank()};
+    char tmp[PATH_MAX + 64] = "", target[PATH_MAX] = "", header[256];
+    size_t hlen = 0;
+    MPI_Request req;
+    TSR_CHECK_MSG(a != NULL && path != NULL, TSR_ERR_INVALID, "rank %d: tsr_array_save: NULL %s",
+                  x.rank, !a ? "array" : "path");
+    TSR_CHECK(tsr__npy_check_limits(a->dist, a->m, a->n, &x));
+    /* Every tile computed everywhere before a byte is written. */
+    lrc = tsr_array_wait(a);
+    if (lrc != TSR_OK) tsr__npy_why(&x, lrc, "the array was not computed: %s", tsr_error_message());
+    TSR_CHECK(tsr__npy_agree(lrc, &x));
+    if (x.rank == 0) {
+        /* A symbolic link is followed, as numpy's open() would: the file it
+         * names is replaced and the link stays. */
+        struct stat st;
+        char *real = lstat(path, &st) == 0 && S_ISLNK(st.st_mode) ? realpath(path, NULL) : NULL;
+        snprintf(target, sizeof target, "%s", real ? real : path);
+        free(real);
+        lrc = make_temp(a, target, tmp, sizeof tmp, &hlen, &x);
+        created = lrc == TSR_OK;
+    }
+    TSR_CHECK(tsr__npy_agree(lrc, &x));
+    /* The header's length depends on the shape alone: the same everywhere. */
+    hlen = tsr__npy_write_header(a->m, a->n, header, sizeof header);
+    TSR_MPI(MPI_Ibcast(tmp, (int)sizeof tmp, MPI_CHAR, 0, tsr__array_comm(), &req));
+    TSR_CHECK(tsr__mpi_wait_helping(&req, "tsr_array_save"));
+    if (a->m > 0 && a->n > 0) TSR_CHECK(write_tiles(a, tmp, hlen, &x));
+    if (x.rank == 0) {
+        lrc = publish(a, target, tmp, hlen, &x);
+        if (lrc == TSR_OK) created = 0;
+    }
+    TSR_CHECK(tsr__npy_agree(lrc, &x));
+    return TSR_OK;
+fail:
+    if (created) unlink(tmp);
+    return rc;
+}
