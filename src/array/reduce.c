@@ -38,15 +38,15 @@ typedef struct red red;
  * with this rank's place in the tree over the ranks that hold them. */
 typedef struct group {
     red *r;
-    int64_t gid;          /* tile column (axis 0), tile row (axis 1), 0 */
-    int64_t len;          /* partial entries: result elements of the group */
-    int pos, nparts;      /* tree position (root 0) and participant count */
+    int64_t gid;             /* tile column (axis 0), tile row (axis 1), 0 */
+    int64_t len;             /* partial entries: result elements of the group */
+    int pos, nparts;         /* tree position (root 0) and participant count */
     int ntile, nkid;
-    int kids[64];         /* children positions, ascending */
-    int64_t *tli, *tlj;   /* this rank's tiles in the group (local coordinates) */
-    tsr__red_part **tparts;        /* their partials, written by the tile tasks */
-    tsr_future_t **deps;  /* tile task futures, then the children's messages */
-    tsr_future_t *down;   /* whole array, not root: the result from the parent */
+    int kids[64];            /* children positions, ascending */
+    int64_t *tli, *tlj;      /* this rank's tiles in the group (local coordinates) */
+    tsr__red_part **tparts;  /* their partials, written by the tile tasks */
+    tsr_future_t **deps;     /* tile task futures, then the children's messages */
+    tsr_future_t *down;      /* whole array, not root: the result from the parent */
 } group;
 
 struct red {
@@ -90,12 +90,12 @@ static tsr__mbox_key tree_key(const red *r, const group *g, int pos, int down) {
     return (tsr__mbox_key){r->opid, sub | (uint64_t)down};
 }
 
-static void send_or_die(const red *r, int dest, tsr__mbox_key key, void *buf, size_t len) {
+/* A peer is waiting for this message: failing to send it ends the job. */
+static void send_or_die(int dest, tsr__mbox_key key, void *buf, size_t len) {
     if (!buf) tsr_abort("rank %d: reduction: no memory for a message", tsr_rank());
     if (tsr__mbox_send_owned(dest, key, buf, len) != TSR_OK)
         tsr_abort("rank %d: reduction: cannot send to rank %d: %s", tsr_rank(), dest,
                   tsr_error_message());
-    (void)r;
 }
 
 /* A message of partials (2 doubles each), or the error in msg. */
@@ -146,7 +146,7 @@ static void finish_whole(group *g, int rc, double value) {
         size_t bytes;
         tsr__red_part p = {value, 0};
         void *buf = pack(rc, msg, &p, 1, &bytes);
-        send_or_die(r, rank_of(r, g, g->kids[c]), tree_key(r, g, g->kids[c], 1), buf, bytes);
+        send_or_die(rank_of(r, g, g->kids[c]), tree_key(r, g, g->kids[c], 1), buf, bytes);
     }
     if (rc == TSR_OK) {
         double *v = malloc(sizeof *v);
@@ -200,7 +200,7 @@ static int combine_task(void *arg, int st, const char *msg, void **value_out) {
         size_t bytes;
         int parent = g->pos & (g->pos - 1);
         void *buf = pack(rc, tsr_error_message(), acc, g->len, &bytes);
-        send_or_die(r, rank_of(r, g, parent), tree_key(r, g, g->pos, 0), buf, bytes);
+        send_or_die(rank_of(r, g, parent), tree_key(r, g, g->pos, 0), buf, bytes);
     } else if (r->axis < 0) {
         finish_whole(g, rc, rc == TSR_OK ? tsr__red_final(r->op, acc[0], r->count) : 0.0);
     } else if (rc == TSR_OK) {
