@@ -14,6 +14,7 @@ typedef struct app_cmd {
 } app_cmd;
 
 int cmd_demo(int argc, char **argv);
+int cmd_demo_tasks(int argc, char **argv);
 
 /* Parse a decimal integer option value in [lo, hi]; on error print
  * "tessera OPT: ..." and return -1. */

@@ -11,8 +11,10 @@
 #include "tessera.h"
 
 static const app_cmd commands[] = {
-    {"demo", "distributed Monte-Carlo pi: tasks + active messages, checked against serial",
+    {"demo", "distributed arrays: matmul, transpose, fused expression, norms, .npy; checked",
      cmd_demo},
+    {"demo-tasks", "distributed Monte-Carlo pi: tasks + active messages, checked against serial",
+     cmd_demo_tasks},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
