@@ -140,10 +140,10 @@ void tsr__am_progress_stop(void);
 int tsr__am_poll(void);
 /* One round of waiting work: poll, run one task. Returns events. */
 int tsr__am_drive(void);
-/* Escalating back-off for a loop that found nothing to do: spin, then
- * sched_yield, then short sleeps (2 cores, oversubscribed tests: never spin
- * for long). Reset *idle to 0 after useful work. */
-void tsr__am_backoff(unsigned *idle);
+/* Pacing of a polling loop, after a round that handled `events`: none
+ * makes the loop back off (spin, then sched_yield, then short sleeps: 2
+ * cores, oversubscribed tests, never spin for long); any resets *idle. */
+void tsr__am_pace(int events, unsigned *idle);
 /* A nonblocking all-reduce, driven to completion while this thread keeps
  * polling messages and running tasks (so ranks never wait on each other). */
 int tsr__am_allreduce(const int64_t *in, int64_t *out, int n, tsr__am_reduce_op op);

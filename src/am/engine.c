@@ -207,12 +207,7 @@ static int posted(int rc_of_post) {
 
 static void wait_flag(atomic_int *flag) {
     unsigned idle = 0;
-    while (!atomic_load(flag)) {
-        if (tsr__am_poll() > 0)
-            idle = 0;
-        else
-            tsr__am_backoff(&idle);
-    }
+    while (!atomic_load(flag)) tsr__am_pace(tsr__am_poll(), &idle);
 }
 
 static void backpressure(size_t more) {
@@ -220,10 +215,7 @@ static void backpressure(size_t more) {
     for (;;) {
         size_t held = atomic_load(&tsr__am.copied_bytes);
         if (held == 0 || held + more <= COPY_LIMIT) return;
-        if (tsr__am_poll() > 0)
-            idle = 0;
-        else
-            tsr__am_backoff(&idle);
+        tsr__am_pace(tsr__am_poll(), &idle);
     }
 }
 

@@ -38,12 +38,7 @@ int tsr_fence(void) {
     for (;;) {
         int64_t mine[2], total[2];
         unsigned idle = 0;
-        while (!passive_snapshot(mine)) {
-            if (tsr__am_drive() > 0)
-                idle = 0;
-            else
-                tsr__am_backoff(&idle);
-        }
+        while (!passive_snapshot(mine)) tsr__am_pace(tsr__am_drive(), &idle);
         TSR_CHECK(tsr__am_allreduce(mine, total, 2, TSR__AM_SUM));
         if (total[0] == total[1] && total[0] == prev[0] && total[1] == prev[1]) break;
         prev[0] = total[0];

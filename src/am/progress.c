@@ -24,7 +24,11 @@
 #define SLEEP_LONG_NS 200000L  /* after ~100 ms of nothing */
 #define LONG_AFTER 2048u
 
-void tsr__am_backoff(unsigned *idle) {
+void tsr__am_pace(int events, unsigned *idle) {
+    if (events > 0) {
+        *idle = 0;
+        return;
+    }
     unsigned i = (*idle)++;
     if (i < SPIN_ROUNDS) return;
     if (i < YIELD_ROUNDS) {
@@ -63,10 +67,7 @@ int tsr__am_allreduce(const int64_t *in, int64_t *out, int n, tsr__am_reduce_op 
         int done = 0;
         TSR_CHECK(tsr__am.tp->reduce_test(&done));
         if (done) break;
-        if (tsr__am_drive() > 0)
-            idle = 0;
-        else
-            tsr__am_backoff(&idle);
+        tsr__am_pace(tsr__am_drive(), &idle);
     }
     return TSR_OK;
 fail:
@@ -82,12 +83,7 @@ static struct {
 static void *progress_main(void *arg) {
     TSR_UNUSED(arg);
     unsigned idle = 0;
-    while (!atomic_load_explicit(&pt.stop, memory_order_relaxed)) {
-        if (tsr__am_poll() > 0)
-            idle = 0;
-        else
-            tsr__am_backoff(&idle);
-    }
+    while (!atomic_load_explicit(&pt.stop, memory_order_relaxed)) tsr__am_pace(tsr__am_poll(), &idle);
     return NULL;
 }
 
