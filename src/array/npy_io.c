@@ -121,6 +121,9 @@ tsr__npy_chunks tsr__npy_plan(const tsr_array_t *a, int fortran, int itemsize) {
     p.inner = fortran ? a->lm : a->ln;
     if (p.inner == 0) p.outer = 0;
     p.per = inner_max > 0 ? (int64_t)(chunk_bytes / ((size_t)inner_max * (size_t)itemsize)) : 1;
+    /* No more runs than the largest part has: the scratch buffer is sized
+     * from per, and a small array must not cost a 32 MiB one. */
+    if (p.per > outer_max) p.per = outer_max;
     if (p.per < 1) p.per = 1;
     p.calls = tsr__ceil_div(outer_max, p.per);
     return p;

@@ -6,16 +6,26 @@
  * x cyclic(nb) over the P x Q grid: MPI lays that grid out row-major, as
  * Tessera does, so the view is exactly this rank's block-cyclic part, in file
  * order (row by row of the local part for C order, column by column for
- * Fortran order). Collective read_all/write_all calls then let MPI-IO
- * aggregate the strided pieces (two-phase I/O) instead of one call per tile
- * row segment. Measured on this 2-core node (ext4, page cache, 4000 x 4000
- * doubles, 100 x 100 tiles, noisy shared machine): at 4 ranks, load 1.5-2.2 s
- * with ompio's default collective component vs 0.9 s with one independent
- * MPI_File_read_at per row segment or OMPI_MCA_fcoll=individual; save 1.3-2.0
- * s collective vs 2.4-2.9 s individual. One node with a page cache is the
- * worst case for aggregation (it only adds copies) and parallel file systems
- * the best, so the code stays collective and the fcoll choice is left to
- * the site (OMPI_MCA_fcoll, or romio hints).
+ * Fortran order). Each rank then moves its part with independent
+ * MPI_File_read/MPI_File_write calls through that view, one per chunk
+ * (below), which ompio turns into vectored preadv/pwritev of the contiguous
+ * pieces: no call per tile row segment.
+ *
+ * Collective read_all/write_all were tried first and dropped:
+ *  - in Open MPI 4.1's ompio, a write error on one aggregator (a file size
+ *    limit in test_npy's failed-save case; a full disk alike) makes that rank
+ *    leave write_all early while the others stay in it, and the job hangs in
+ *    the next collective; with the default 32 MiB buffers the same error was
+ *    swallowed instead and the file silently short;
+ *  - they were not faster on this 2-core node (ext4, page cache, 4000 x 4000
+ *    doubles, 100 x 100 tiles, noisy shared machine), at 4 ranks: load
+ *    1.5-2.2 s collective vs 0.9-1.1 s independent, save 1.3-2.0 s vs
+ *    1.8-2.9 s; at 1 rank independent is 0.23 s / 0.73 s (load / save);
+ *  - their 32 MiB aggregation buffers per call made a 10 x 10 save at 4
+ *    ranks take 93 ms instead of 7 under glibc's MALLOC_PERTURB_ (which
+ *    meson sets for tests).
+ * Only open, set_view, sync and close stay collective; none of them returns
+ * early on one rank for a file error.
  *
  * Errors. A file error must be the same error on every rank and must never
  * leave one rank inside a collective the others skipped. So: rank 0 reads
@@ -81,13 +91,13 @@ void tsr__npy_free_type(MPI_Datatype *t, MPI_Datatype builtin);
 /* Data moves in chunks of whole local rows (C order) or columns (Fortran
  * order): in file order the local part is `outer` runs of `inner` elements,
  * so a chunk of consecutive runs is contiguous in the view, and a bounded
- * scratch buffer converts it to or from the column-major tiles. Every rank
- * makes the same number of collective calls, planned from the largest part
- * (grid position (0, 0)); a rank past its own end moves nothing. */
+ * scratch buffer converts it to or from the column-major tiles. The plan is
+ * the same on every rank (from the largest part, grid position (0, 0)); a
+ * rank stops at its own end. */
 typedef struct tsr__npy_chunks {
     int64_t outer, inner; /* this rank's runs and run length (outer 0: nothing) */
     int64_t per;          /* runs per chunk, the same on every rank */
-    int64_t calls;        /* collective calls, the same on every rank */
+    int64_t calls;        /* chunks of the largest part */
 } tsr__npy_chunks;
 
 tsr__npy_chunks tsr__npy_plan(const tsr_array_t *a, int fortran, int itemsize);

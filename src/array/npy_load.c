@@ -133,7 +133,7 @@ static int check_same_file(const char *path, int64_t size, tsr__npy_ctx *x) {
     return TSR_OK;
 }
 
-/* Collective: open, view, read_all per chunk, close; each step agreed. */
+/* Collective: open and view, then this rank's reads, close; agreed. */
 static int read_tiles(tsr_array_t *a, const header_msg *h, tsr__npy_ctx *x) {
     int rc = TSR_OK, lrc = TSR_OK, mpi_rc;
     MPI_File fh = MPI_FILE_NULL;
@@ -143,7 +143,6 @@ static int read_tiles(tsr_array_t *a, const header_msg *h, tsr__npy_ctx *x) {
      * straight into place. */
     int direct = h->dtype == TSR__NPY_F8 && h->fortran;
     void *tmp = NULL;
-    double none;
 
     TSR__NPY_STEP(lrc, check_same_file(x->path, h->file_size, x));
     TSR__NPY_STEP(lrc, tsr__npy_filetype(a, h->fortran, etype, &ft, x));
@@ -160,18 +159,18 @@ static int read_tiles(tsr_array_t *a, const header_msg *h, tsr__npy_ctx *x) {
 
     mpi_rc = MPI_File_set_view(fh, (MPI_Offset)h->data_offset, etype, ft, "native", MPI_INFO_NULL);
     if (mpi_rc != MPI_SUCCESS) lrc = tsr__npy_mpi_why(x, mpi_rc, "MPI_File_set_view");
-    rc = tsr__npy_agree(lrc, x);
-    /* Every rank makes every call, even after a local failure. */
-    for (int64_t call = 0; rc == TSR_OK && call < p.calls; call++) {
+    /* Independent reads (see npy_io.h): a rank stops at its first error. */
+    for (int64_t call = 0; lrc == TSR_OK && call < p.calls; call++) {
         int64_t o0, cnt = tsr__npy_chunk_runs(&p, call, &o0);
         int count = (int)(cnt * p.inner);
-        void *buf = count == 0 ? (void *)&none : direct ? (void *)(a->data + o0 * a->lld) : tmp;
+        if (count == 0) break;
+        void *buf = direct ? (void *)(a->data + o0 * a->lld) : tmp;
         MPI_Status st;
         MPI_Count got = 0;
-        mpi_rc = MPI_File_read_all(fh, buf, count, etype, &st);
+        mpi_rc = MPI_File_read(fh, buf, count, etype, &st);
         if (mpi_rc != MPI_SUCCESS) {
-            if (lrc == TSR_OK) lrc = tsr__npy_mpi_why(x, mpi_rc, "MPI_File_read_all");
-        } else if (count > 0 && lrc == TSR_OK) {
+            lrc = tsr__npy_mpi_why(x, mpi_rc, "MPI_File_read");
+        } else {
             MPI_Get_elements_x(&st, etype, &got);
             if (got != count)
                 lrc = tsr__npy_why(x, TSR_ERR_IO,
@@ -183,7 +182,7 @@ static int read_tiles(tsr_array_t *a, const header_msg *h, tsr__npy_ctx *x) {
     }
     mpi_rc = MPI_File_close(&fh);
     if (mpi_rc != MPI_SUCCESS && lrc == TSR_OK) lrc = tsr__npy_mpi_why(x, mpi_rc, "MPI_File_close");
-    if (rc == TSR_OK) rc = tsr__npy_agree(lrc, x);
+    rc = tsr__npy_agree(lrc, x);
 fail:
     free(tmp);
     tsr__npy_free_type(&ft, etype);

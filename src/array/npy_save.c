@@ -73,13 +73,13 @@ static int make_temp(const tsr_array_t *a, const char *path, char *tmp, size_t c
     return lrc;
 }
 
-/* Collective: every rank writes its tiles into the temporary file. */
+/* Collective: every rank writes its own tiles into the temporary file. */
 static int write_tiles(tsr_array_t *a, const char *tmp, size_t hlen, tsr__npy_ctx *x) {
     int rc = TSR_OK, lrc = TSR_OK, mpi_rc;
     MPI_File fh = MPI_FILE_NULL;
     MPI_Datatype ft = MPI_DATATYPE_NULL;
     tsr__npy_chunks p = tsr__npy_plan(a, 0, (int)sizeof(double));
-    double *buf = NULL, none = 0;
+    double *buf = NULL;
 
     if (access(tmp, W_OK) != 0)
         lrc = tsr__npy_why(x, TSR_ERR_IO, "rank %d cannot open the temporary file %s: %s", x->rank,
@@ -98,32 +98,32 @@ static int write_tiles(tsr_array_t *a, const char *tmp, size_t hlen, tsr__npy_ct
 
     mpi_rc = MPI_File_set_view(fh, (MPI_Offset)hlen, MPI_DOUBLE, ft, "native", MPI_INFO_NULL);
     if (mpi_rc != MPI_SUCCESS) lrc = tsr__npy_mpi_why(x, mpi_rc, "MPI_File_set_view");
-    rc = tsr__npy_agree(lrc, x);
-    if (rc == TSR_OK) {
-        /* Every rank makes every call, even after a local failure. */
-        for (int64_t call = 0; call < p.calls; call++) {
-            int64_t o0, cnt = tsr__npy_chunk_runs(&p, call, &o0);
-            int count = (int)(cnt * p.inner);
-            MPI_Status st;
-            MPI_Count put = 0;
-            if (count > 0) tsr__npy_pack_rows(a, buf, o0, cnt);
-            mpi_rc = MPI_File_write_all(fh, count > 0 ? buf : &none, count, MPI_DOUBLE, &st);
-            if (mpi_rc != MPI_SUCCESS) {
-                if (lrc == TSR_OK) lrc = tsr__npy_mpi_why(x, mpi_rc, "MPI_File_write_all");
-            } else if (count > 0 && lrc == TSR_OK) {
-                MPI_Get_elements_x(&st, MPI_DOUBLE, &put);
-                if (put != count)
-                    lrc = tsr__npy_why(x, TSR_ERR_IO, "rank %d wrote %lld of %d elements", x->rank,
-                                       (long long)put, count);
-            }
+    /* Independent writes (see npy_io.h): a rank stops at its first error. */
+    for (int64_t call = 0; lrc == TSR_OK && call < p.calls; call++) {
+        int64_t o0, cnt = tsr__npy_chunk_runs(&p, call, &o0);
+        int count = (int)(cnt * p.inner);
+        if (count == 0) break;
+        MPI_Status st;
+        MPI_Count put = 0;
+        tsr__npy_pack_rows(a, buf, o0, cnt);
+        mpi_rc = MPI_File_write(fh, buf, count, MPI_DOUBLE, &st);
+        if (mpi_rc != MPI_SUCCESS) {
+            lrc = tsr__npy_mpi_why(x, mpi_rc, "MPI_File_write");
+        } else {
+            MPI_Get_elements_x(&st, MPI_DOUBLE, &put);
+            if (put != count)
+                lrc = tsr__npy_why(x, TSR_ERR_IO,
+                                   "rank %d wrote %lld of %d elements (file system full, or a "
+                                   "file size limit?)",
+                                   x->rank, (long long)put, count);
         }
-        mpi_rc = MPI_File_sync(fh);
-        if (mpi_rc != MPI_SUCCESS && lrc == TSR_OK)
-            lrc = tsr__npy_mpi_why(x, mpi_rc, "MPI_File_sync");
     }
+    /* Collective, called by every rank whatever its writes did. */
+    mpi_rc = MPI_File_sync(fh);
+    if (mpi_rc != MPI_SUCCESS && lrc == TSR_OK) lrc = tsr__npy_mpi_why(x, mpi_rc, "MPI_File_sync");
     mpi_rc = MPI_File_close(&fh);
     if (mpi_rc != MPI_SUCCESS && lrc == TSR_OK) lrc = tsr__npy_mpi_why(x, mpi_rc, "MPI_File_close");
-    if (rc == TSR_OK) rc = tsr__npy_agree(lrc, x);
+    rc = tsr__npy_agree(lrc, x);
 fail:
     free(buf);
     tsr__npy_free_type(&ft, MPI_DOUBLE);
