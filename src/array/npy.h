@@ -48,10 +48,4 @@ int tsr__npy_parse_header(const char *buf, size_t len, tsr__npy_info *out);
  * or m, n < 0. Thread-safe. */
 size_t tsr__npy_write_header(int64_t m, int64_t n, char *buf, size_t cap);
 
-/* Bytes of file data one rank moves per collective MPI-IO call (scratch
- * buffer size); 0 restores the default of 32 MiB. For tests, which make it
- * tiny to exercise many chunks: call it with the same value on every rank,
- * between operations. */
-void tsr__npy_set_chunk_bytes(size_t bytes);
-
 #endif

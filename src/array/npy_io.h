@@ -101,6 +101,10 @@ typedef struct tsr__npy_chunks {
 } tsr__npy_chunks;
 
 tsr__npy_chunks tsr__npy_plan(const tsr_array_t *a, int fortran, int itemsize);
+/* Bytes of file data per chunk (the scratch buffer); 0 restores the default
+ * of 32 MiB. For tests, which make it tiny to exercise many chunks: set the
+ * same value on every rank, between operations. */
+void tsr__npy_set_chunk_bytes(size_t bytes);
 /* Runs of chunk `call`: [*o0, *o0 + returned count). */
 int64_t tsr__npy_chunk_runs(const tsr__npy_chunks *p, int64_t call, int64_t *o0);
 /* Chunk (runs [o0, o0 + cnt) in file order, elements of dtype) -> tiles. */

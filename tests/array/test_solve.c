@@ -196,10 +196,13 @@ static void cholesky_cases(void) {
     }
 }
 
-/* Inputs still being computed when solve is called: it waits for them. */
+/* Inputs still being computed when solve is called: it waits for them,
+ * running tasks meanwhile. c = s I comes from matmul (tiles move between
+ * ranks), and the last rank waits for its part of c alone before solving:
+ * the others must keep serving it until then. */
 static void pending_inputs(void) {
     tsr_dist_t *d;
-    tsr_array_t *a, *b, *x;
+    tsr_array_t *a, *b, *x, *s, *eye, *c;
     ASSERT_OK(tsr_dist_create(0, 0, 6, 6, &d));
     ASSERT_OK(tsr_array_random_uniform(d, 40, 40, 11, 0.0, 1.0, &a));
     ASSERT_OK(tsr_array_random_uniform(d, 40, 2, 12, -1.0, 1.0, &b));
@@ -207,11 +210,29 @@ static void pending_inputs(void) {
     double *ga = gather0(a), *gb = gather0(b), *gx = gather0(x);
     if (rank == 0) check_residual(ga, gx, gb, 40, 2, "random 40 x 40");
     free(ga);
+    free(gx);
+    tsr_array_free(&x);
+
+    double *m = malloc(sizeof(double) * 1600);
+    for (int64_t k = 0; k < 1600; k++)
+        m[k] = hash01(k / 40, k % 40, 3) + (k / 40 == k % 40 ? 40 : 0);
+    ASSERT_OK(tsr_array_scatter(d, 40, 40, m, 0, &s));
+    ASSERT_OK(tsr_array_identity(d, 40, &eye));
+    ASSERT_OK(tsr_matmul(s, eye, &c));
+    if (rank == nranks - 1) ASSERT_OK(tsr_array_wait(c));
+    ASSERT_OK(tsr_solve(c, b, &x));
+    gx = gather0(x);
+    if (rank == 0) check_residual(m, gx, gb, 40, 2, "matmul result 40 x 40");
+    ASSERT_OK(tsr_array_wait(c));
+    free(m);
     free(gb);
     free(gx);
     tsr_array_free(&a);
     tsr_array_free(&b);
     tsr_array_free(&x);
+    tsr_array_free(&s);
+    tsr_array_free(&eye);
+    tsr_array_free(&c);
     tsr_dist_free(&d);
 }
 
