@@ -14,8 +14,11 @@
  * the creator's affinity, and Tessera may pin the main thread (worker 0) to
  * one core, which would otherwise put every libgomp thread on that core.
  *
- * Output: a human table on stdout, then one JSON line (always last). Reported
- * figures are medians over the repetitions; the best is shown beside them. */
+ * Output: a human table on stdout, then one JSON line (always last). The
+ * JSON's main figures are the best (lowest) over the repetitions: the machine
+ * is shared and interference only ever adds time, so the minimum is the
+ * figure that reproduces; medians are there too (*_median_*), and the table
+ * shows both. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,7 +103,7 @@ static void usage(FILE *f) {
             "usage: bench_tasks [--threads T] [--tasks N] [--reps R] [--omp-only]\n"
             "  --threads T  workers for both runtimes (default: TSR_THREADS, else 2)\n"
             "  --tasks N    empty tasks per repetition (default 1000000)\n"
-            "  --reps R     repetitions, alternating runtimes (default 9); median reported\n"
+            "  --reps R     repetitions, alternating runtimes (default 9); best and median reported\n"
             "  --omp-only   time libgomp alone, Tessera never started (to check that\n"
             "               sharing the process and the passive wait policy cost nothing)\n"
             "Run with OMP_WAIT_POLICY=passive and OMP_NUM_THREADS=T (perf/run does).\n");
@@ -179,14 +182,14 @@ int main(int argc, char **argv) {
         if (!omp_only && tsr_ns[r] < tsr_best) tsr_best = tsr_ns[r];
     }
     double omp_med = median(omp_ns, reps);
-    printf("threads %d, %ld empty tasks x %d reps (median [best], ns per task)\n", threads, ntasks,
+    printf("threads %d, %ld empty tasks x %d reps (ns per task: median [best])\n", threads, ntasks,
            reps);
     printf("  %-10s %9.1f [%7.1f]   idle CPU after: %5.1f%% of a core (max)\n", "libgomp", omp_med,
            omp_best, omp_idle);
     if (omp_only) {
         printf("{\"bench\":\"tasks_omp_only\",\"threads\":%d,\"tasks\":%ld,"
-               "\"libgomp_ns_per_task\":%.2f,\"libgomp_best_ns_per_task\":%.2f}\n",
-               threads, ntasks, omp_med, omp_best);
+               "\"libgomp_ns_per_task\":%.2f,\"libgomp_median_ns_per_task\":%.2f}\n",
+               threads, ntasks, omp_best, omp_med);
         return 0;
     }
     double tsr_med = median(tsr_ns, reps);
@@ -199,14 +202,15 @@ int main(int argc, char **argv) {
            (unsigned long long)steals, spawned ? 100.0 * (double)steals / (double)spawned : 0.0,
            (unsigned long long)(st1.steal_attempts - st0.steal_attempts),
            (unsigned long long)(st1.sleeps - st0.sleeps));
-    printf("  ratio tessera/libgomp (median): %.3f\n", tsr_med / omp_med);
+    printf("  ratio tessera/libgomp: best %.3f, median %.3f\n", tsr_best / omp_best,
+           tsr_med / omp_med);
     int rc = tsr_sched_fini();
     if (rc != TSR_OK) die_tsr("tsr_sched_fini", rc);
     printf("{\"bench\":\"tasks\",\"threads\":%d,\"tasks\":%ld,\"tessera_ns_per_task\":%.2f,"
-           "\"libgomp_ns_per_task\":%.2f,\"ratio\":%.4f,\"tessera_best_ns_per_task\":%.2f,"
-           "\"libgomp_best_ns_per_task\":%.2f,\"tessera_idle_cpu_pct\":%.1f,"
-           "\"libgomp_idle_cpu_pct\":%.1f,\"steals\":%llu,\"stat\":\"median\"}\n",
-           threads, ntasks, tsr_med, omp_med, tsr_med / omp_med, tsr_best, omp_best, tsr_idle,
-           omp_idle, (unsigned long long)steals);
+           "\"libgomp_ns_per_task\":%.2f,\"ratio\":%.4f,\"tessera_median_ns_per_task\":%.2f,"
+           "\"libgomp_median_ns_per_task\":%.2f,\"median_ratio\":%.4f,\"tessera_idle_cpu_pct\":%.1f,"
+           "\"libgomp_idle_cpu_pct\":%.1f,\"steals\":%llu,\"stat\":\"best\"}\n",
+           threads, ntasks, tsr_best, omp_best, tsr_best / omp_best, tsr_med, omp_med,
+           tsr_med / omp_med, tsr_idle, omp_idle, (unsigned long long)steals);
     return 0;
 }
