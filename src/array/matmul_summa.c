@@ -40,10 +40,16 @@
  * step s - LOOKAHEAD. 2 lets one transfer overlap a whole step even when a
  * peer is a little behind. */
 #define LOOKAHEAD 2
-/* Rows per dgemm piece between progress polls. Splitting rows repacks the
- * B panel per piece (K x cols doubles): at 1024 rows and K = 256 that is
- * 1/4 of a byte per flop... (measured cost in perf/bench_gemm notes). */
+/* Rows per dgemm piece between progress polls. Splitting along rows costs
+ * one more packing of the B panel per piece (K x cols doubles, against
+ * 2 K cols POLL_ROWS flops: under 1% at 1024 rows). */
 #define POLL_ROWS 1024
+/* Polls per pause. Without a single-copy mechanism Open MPI's shared-memory
+ * transport moves a large message in 32 KiB fragments, a few per poll on
+ * each side; one poll per pause left an 8 MiB panel ~160 polls from done, so
+ * it arrived only when the receiver ran dry. A burst keeps fragments flowing
+ * (an idle poll costs ~1 us). */
+#define POLL_BURST 64
 
 typedef struct panel {
     tsr_future_t *f; /* mailbox future (received panel), NULL if local */
@@ -75,15 +81,34 @@ struct summa {
     step_task *tasks;
     tsr_future_t **ends; /* futures everything must settle before cleanup */
     int64_t nends, capends;
+    /* Diagnostics (TSR_LOG=debug): time in products, and time a block's
+     * chain waited between steps (for panels, or for a free worker). */
+    uint64_t *last_end; /* per block; each chain runs one step at a time */
+    _Atomic uint64_t busy_ns, gap_ns;
+    atomic_int late, awaited; /* next step's received panels not yet there / looked at */
+    struct paced *paced; /* per step: sends waiting for this rank to finish it */
+    struct send_task **sends; /* all of this rank's sends, freed at cleanup */
+    int64_t nsends;
+    int64_t nearly; /* sends[0 .. nearly): not paced, due at once */
+    atomic_int early_left;
 };
 
 typedef struct send_task {
     summa *op;
     int kind; /* TSR__MM_APANEL or TSR__MM_BPANEL */
     int64_t idx;
+    atomic_int claimed; /* the send is done once, by whichever path gets here first */
+    int early;          /* not paced: due at once */
     int nin;
     tsr_future_t *in[]; /* the source tiles' futures (ours), for their status */
 } send_task;
+
+/* Sends paced on one step (at most an A and a B panel are new per step). */
+typedef struct paced {
+    atomic_int done; /* blocks that finished the step */
+    send_task *sends[2];
+    int nsends;
+} paced;
 
 static void oom(const char *what) {
     tsr_abort("rank %d: tsr_matmul: no memory for %s", tsr_rank(), what);
@@ -102,6 +127,22 @@ static void add_end(summa *op, tsr_future_t *f) {
 
 static int cleanup(void *arg, void **out) {
     summa *op = arg;
+    if (op->nblocks > 0)
+        tsr_log(TSR_LOG_DEBUG,
+                "tsr_matmul op %llu: %lld blocks x %lld steps, %.3f s in dgemm, %.3f s between "
+                "steps (waiting for panels or a worker); %d of %d received panels had not "
+                "arrived when the step before them ended",
+                (unsigned long long)op->op, (long long)op->nblocks, (long long)op->nsteps,
+                (double)atomic_load(&op->busy_ns) * 1e-9, (double)atomic_load(&op->gap_ns) * 1e-9,
+                atomic_load(&op->late), atomic_load(&op->awaited));
+    free(op->last_end);
+    free(op->paced);
+    for (int64_t i = 0; i < op->nsends; i++) {
+        struct send_task *t = op->sends[i];
+        for (int k = 0; k < t->nin; k++) tsr_future_release(&t->in[k]);
+        free(t);
+    }
+    free(op->sends);
     for (int64_t i = 0; i < op->npa; i++) tsr_future_release(&op->pa[i].f);
     for (int64_t i = 0; i < op->npb; i++) tsr_future_release(&op->pb[i].f);
     for (int64_t i = 0; i < op->nends; i++) tsr_future_release(&op->ends[i]);
@@ -131,8 +172,96 @@ static void gemm(int poll, int64_t rows, int64_t cols, int64_t k, const double *
         int64_t h = rows - r < piece ? rows - r : piece;
         cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)h, (int)cols, (int)k, 1.0,
                     A + r, (int)lda, B, (int)ldb, beta, C + r, (int)ldc);
-        if (poll) tsr_am_progress();
+        for (int i = 0; poll && i < POLL_BURST; i++) tsr_am_progress();
     }
+}
+
+/* The owner of a panel sends it to the ranks of its process row (A) or
+ * column (B) that own C tiles; with st != TSR_OK, the failure instead. */
+static void do_send(send_task *t, int st) {
+    summa *op = t->op;
+    const tsr_array_t *a = op->a, *b = op->b;
+    const tsr_dist_t *d = a->dist;
+    const double *src;
+    int64_t rows, cols, ld;
+    if (t->kind == TSR__MM_APANEL) {
+        rows = a->lm;
+        cols = d->nb < a->n - t->idx * d->nb ? d->nb : a->n - t->idx * d->nb;
+        ld = a->lld;
+        src = a->data + (t->idx / d->Q) * d->nb * ld;
+    } else {
+        const tsr_dist_t *db = b->dist;
+        rows = db->mb < b->m - t->idx * db->mb ? db->mb : b->m - t->idx * db->mb;
+        cols = b->ln;
+        ld = b->lld;
+        src = b->data + (t->idx / db->P) * db->mb;
+    }
+    uint64_t sub = tsr__mm_sub(t->kind, t->idx);
+    int n = t->kind == TSR__MM_APANEL ? d->Q : d->P;
+    for (int i = 0; i < n; i++) {
+        int dest;
+        if (t->kind == TSR__MM_APANEL) {
+            if (i == d->mycol || tsr__numroc(op->c->n, d->nb, i, d->Q) == 0) continue;
+            dest = d->myrow * d->Q + i;
+        } else {
+            if (i == d->myrow || tsr__numroc(op->c->m, d->mb, i, d->P) == 0) continue;
+            dest = i * d->Q + d->mycol;
+        }
+        size_t len = 0;
+        void *buf = st == TSR_OK ? tsr__mm_pack(src, ld, rows, cols, &len)
+                                 : tsr__mm_pack_error(st, &len);
+        tsr__mm_send(dest, op->op, sub, buf, len, t->kind == TSR__MM_APANEL ? "an A panel" : "a B panel");
+    }
+}
+
+static int claim(send_task *t) {
+    return atomic_load(&t->claimed) == 0 && atomic_exchange(&t->claimed, 1) == 0;
+}
+
+static int sources_ok(const send_task *t) {
+    for (int i = 0; i < t->nin; i++)
+        if (!tsr_future_ready(t->in[i]) || tsr_future_status(t->in[i]) != TSR_OK) return 0;
+    return 1;
+}
+
+/* The unpaced sends (panels of the first LOOKAHEAD steps): tried when the
+ * operation is queued and again at the start of every product until done,
+ * so that they never wait behind a product. */
+static void send_early(summa *op) {
+    for (int64_t i = 0; i < op->nearly && atomic_load(&op->early_left) > 0; i++) {
+        send_task *t = op->sends[i];
+        if (atomic_load(&t->claimed) == 0 && sources_ok(t) && claim(t)) {
+            do_send(t, TSR_OK);
+            atomic_fetch_sub(&op->early_left, 1);
+        }
+    }
+}
+
+/* Fast path, in the task that completes this rank's step s: send the panels
+ * paced on it now, before the next step's product starts. Left as a task,
+ * a send would queue behind that product (the worker pops newest first) and
+ * its transfer could not overlap it. Panels whose tiles are not all ready
+ * and fine are left to the send task. */
+static void send_paced(summa *op, int64_t s) {
+    paced *pc = &op->paced[s];
+    if (pc->nsends == 0 || atomic_fetch_add(&pc->done, 1) + 1 != op->nblocks) return;
+    for (int k = 0; k < pc->nsends; k++) {
+        send_task *t = pc->sends[k];
+        if (sources_ok(t) && claim(t)) do_send(t, TSR_OK);
+    }
+}
+
+/* Slow path, a task after the source tiles and the pacing step have
+ * settled, successfully or not: sends unless the fast path did, with the
+ * failure of a source tile if there is one. It always runs, and last. */
+static int send_run(void *arg, void **out) {
+    send_task *t = arg;
+    if (claim(t)) {
+        do_send(t, tsr__first_failure(t->nin, t->in));
+        if (t->early) atomic_fetch_sub(&t->op->early_left, 1);
+    }
+    *out = NULL;
+    return TSR_OK;
 }
 
 /* One step of one block: C_blk (+)= A(rows, step) B(step, cols). */
@@ -166,8 +295,23 @@ static int step_run(void *arg, void **out) {
         ldb = b->lld;
         B = b->data + (st->lb / db->P) * db->mb + boff + bk->c0 * ldb;
     }
+    if (atomic_load(&op->early_left) > 0) send_early(op);
+    uint64_t t0 = tsr_time_ns();
+    if (t->s > 0) atomic_fetch_add(&op->gap_ns, t0 - op->last_end[t->blk]);
     gemm(op->poll, bk->rows, bk->cols, st->k1 - st->k0, A, lda, B, ldb, t->s == 0 ? 0.0 : 1.0,
          c->data + bk->r0 + bk->c0 * c->lld, c->lld);
+    op->last_end[t->blk] = tsr_time_ns();
+    atomic_fetch_add(&op->busy_ns, op->last_end[t->blk] - t0);
+    if (t->s + 1 < op->nsteps) { /* was the transfer hidden behind this step? */
+        const tsr__kstep *nx = &op->steps[t->s + 1];
+        tsr_future_t *next[2] = {op->pa[nx->la].f, op->pb[nx->lb].f};
+        for (int i = 0; i < 2; i++) {
+            if (!next[i]) continue;
+            atomic_fetch_add(&op->awaited, 1);
+            if (!tsr_future_ready(next[i])) atomic_fetch_add(&op->late, 1);
+        }
+    }
+    send_paced(op, t->s);
     panel_done(pa);
     panel_done(pb);
 fail:
@@ -175,73 +319,44 @@ fail:
     return rc;
 }
 
-/* The owner of a panel sends it to the ranks of its process row (A) or
- * column (B) that own C tiles. Runs even when a source tile failed (its
- * deps are settled): it then sends the failure. */
-static int send_run(void *arg, void **out) {
-    send_task *t = arg;
-    summa *op = t->op;
-    const tsr_array_t *a = op->a, *b = op->b;
-    const tsr_dist_t *d = a->dist;
-    int st = tsr__first_failure(t->nin, t->in);
-    const double *src;
-    int64_t rows, cols, ld;
-    if (t->kind == TSR__MM_APANEL) {
-        rows = a->lm;
-        cols = d->nb < a->n - t->idx * d->nb ? d->nb : a->n - t->idx * d->nb;
-        ld = a->lld;
-        src = a->data + (t->idx / d->Q) * d->nb * ld;
-    } else {
-        const tsr_dist_t *db = b->dist;
-        rows = db->mb < b->m - t->idx * db->mb ? db->mb : b->m - t->idx * db->mb;
-        cols = b->ln;
-        ld = b->lld;
-        src = b->data + (t->idx / db->P) * db->mb;
-    }
-    uint64_t sub = tsr__mm_sub(t->kind, t->idx);
-    int n = t->kind == TSR__MM_APANEL ? d->Q : d->P;
-    for (int i = 0; i < n; i++) {
-        int dest;
-        if (t->kind == TSR__MM_APANEL) {
-            if (i == d->mycol || tsr__numroc(op->c->n, d->nb, i, d->Q) == 0) continue;
-            dest = d->myrow * d->Q + i;
-        } else {
-            if (i == d->myrow || tsr__numroc(op->c->m, d->mb, i, d->P) == 0) continue;
-            dest = i * d->Q + d->mycol;
-        }
-        size_t len = 0;
-        void *buf = st == TSR_OK ? tsr__mm_pack(src, ld, rows, cols, &len)
-                                 : tsr__mm_pack_error(st, &len);
-        tsr__mm_send(dest, op->op, sub, buf, len, t->kind == TSR__MM_APANEL ? "an A panel" : "a B panel");
-    }
-    for (int i = 0; i < t->nin; i++) tsr_future_release(&t->in[i]);
-    free(t);
-    *out = NULL;
-    return TSR_OK;
-}
-
-/* Queue the send of a panel this rank owns, after its tiles and after this
- * rank's step `pace` (< 0: at once) for pacing. */
-static void queue_send(summa *op, int kind, int64_t idx, tsr_future_t **pace, int npace) {
+/* A send of a panel this rank owns; with pace_step >= 0 it goes out when
+ * this rank finishes that step (fast path, send_paced). */
+static send_task *new_send(summa *op, int kind, int64_t idx, int64_t pace_step) {
     const tsr_array_t *src = kind == TSR__MM_APANEL ? op->a : op->b;
     int64_t nin = kind == TSR__MM_APANEL ? src->lmt : src->lnt;
     send_task *t = calloc(1, sizeof *t + (size_t)nin * sizeof(tsr_future_t *));
-    tsr_future_t **deps = malloc(sizeof *deps * (size_t)(nin + npace + 1));
-    if (!t || !deps) oom("a panel send");
+    if (!t) oom("a panel send");
     t->op = op;
     t->kind = kind;
     t->idx = idx;
+    atomic_init(&t->claimed, 0);
     for (int64_t i = 0; i < nin; i++) {
         int64_t k = kind == TSR__MM_APANEL ? i + (idx / src->dist->Q) * src->lmt
                                            : (idx / src->dist->P) + i * src->lmt;
         tsr_future_t *f = src->ready[k];
         if (f) {
             tsr_future_retain(f);
-            t->in[t->nin] = f;
-            deps[t->nin++] = f;
+            t->in[t->nin++] = f;
         }
     }
-    int nd = t->nin;
+    if (pace_step >= 0) {
+        paced *pc = &op->paced[pace_step];
+        pc->sends[pc->nsends++] = t;
+    } else {
+        t->early = 1;
+        op->nearly++;
+        atomic_fetch_add(&op->early_left, 1);
+    }
+    op->sends[op->nsends++] = t;
+    return t;
+}
+
+/* Queue the slow path of t: after its tiles and the pace futures settle. */
+static void arm_send(summa *op, send_task *t, tsr_future_t **pace, int npace) {
+    tsr_future_t **deps = malloc(sizeof *deps * (size_t)(t->nin + npace + 1));
+    if (!deps) oom("a panel send");
+    int nd = 0;
+    for (int i = 0; i < t->nin; i++) deps[nd++] = t->in[i];
     for (int i = 0; i < npace; i++) deps[nd++] = pace[i];
     tsr_future_t *settled = NULL, *done = NULL;
     if (tsr__when_all_settled(nd, deps, &settled) != TSR_OK ||
@@ -251,6 +366,23 @@ static void queue_send(summa *op, int kind, int64_t idx, tsr_future_t **pace, in
     tsr_future_release(&settled);
     add_end(op, done);
     free(deps);
+}
+
+/* The panels this rank owns that step s is the first to use (0, 1 or 2). */
+static int owned_new(const summa *op, int64_t s, int kinds[2], int64_t idx[2]) {
+    const tsr__kstep *st = &op->steps[s];
+    const tsr_dist_t *d = op->c->dist;
+    int n = 0;
+    if ((s == 0 || st->la != op->steps[s - 1].la) && st->la % d->Q == d->mycol && op->a->lm > 0) {
+        kinds[n] = TSR__MM_APANEL;
+        idx[n++] = st->la;
+    }
+    if ((s == 0 || st->lb != op->steps[s - 1].lb) && st->lb % op->b->dist->P == d->myrow &&
+        op->b->ln > 0) {
+        kinds[n] = TSR__MM_BPANEL;
+        idx[n++] = st->lb;
+    }
+    return n;
 }
 
 /* Cut local C into blocks: one per worker along the tile columns (contiguous
@@ -324,11 +456,15 @@ int tsr__matmul_summa(tsr_array_t *a, tsr_array_t *b, tsr_array_t *c) {
     make_blocks(op);
     int64_t nb = op->nblocks, S = op->nsteps;
     op->tasks = calloc((size_t)(nb * S + 1), sizeof *op->tasks);
-    /* Futures of this rank's last LOOKAHEAD + 1 steps, per block. */
-    tsr_future_t **ring = calloc((size_t)((LOOKAHEAD + 1) * nb + 1), sizeof *ring);
+    op->last_end = calloc((size_t)(nb + 1), sizeof *op->last_end);
+    op->paced = calloc((size_t)S, sizeof *op->paced);
+    op->sends = calloc((size_t)(op->npa + op->npb), sizeof *op->sends);
+    /* Futures of this rank's last two steps, per block. */
+    tsr_future_t **ring = calloc((size_t)(2 * nb + 1), sizeof *ring);
     int64_t ndeps_cap = c->lmt + c->lnt + 3;
     tsr_future_t **deps = malloc(sizeof *deps * (size_t)ndeps_cap);
-    if (!op->tasks || !ring || !deps) oom("step tasks");
+    if (!op->tasks || !op->last_end || !op->paced || !op->sends || !ring || !deps)
+        oom("step tasks");
     int mine = nb > 0;
 
     /* Which panels this rank receives, and how many step tasks use each. */
@@ -337,51 +473,52 @@ int tsr__matmul_summa(tsr_array_t *a, tsr_array_t *b, tsr_array_t *c) {
         if (st->la % d->Q != d->mycol) atomic_fetch_add(&op->pa[st->la].users, (int)nb);
         if (st->lb % b->dist->P != d->myrow) atomic_fetch_add(&op->pb[st->lb].users, (int)nb);
     }
-    for (int64_t s = 0; s < S; s++) {
+    /* Panels first used at steps 0 .. LOOKAHEAD - 1 leave at once; those of
+     * step s + LOOKAHEAD when this rank has finished step s (all at once
+     * on a rank without C blocks). */
+    int kinds[2];
+    int64_t idx[2];
+    for (int64_t s = 0; s < S && (s < LOOKAHEAD || !mine); s++)
+        for (int i = 0, n = owned_new(op, s, kinds, idx); i < n; i++)
+            new_send(op, kinds[i], idx[i], -1);
+    send_early(op);
+    for (int64_t i = 0; i < op->nearly; i++) arm_send(op, op->sends[i], NULL, 0);
+    for (int64_t s = 0; s < S && mine; s++) {
         const tsr__kstep *st = &op->steps[s];
-        int new_a = s == 0 || st->la != op->steps[s - 1].la;
-        int new_b = s == 0 || st->lb != op->steps[s - 1].lb;
-        tsr_future_t **pace = s >= LOOKAHEAD ? ring + ((s - LOOKAHEAD) % (LOOKAHEAD + 1)) * nb : NULL;
-        int npace = pace ? (int)nb : 0;
-        /* Panels first needed at step s: send ours, expect the others'. */
-        if (new_a) {
-            if (st->la % d->Q == d->mycol && a->lm > 0)
-                queue_send(op, TSR__MM_APANEL, st->la, pace, npace);
-            else if (mine &&
-                     tsr__mbox_expect((tsr__mbox_key){op->op, tsr__mm_sub(TSR__MM_APANEL, st->la)},
-                                      &op->pa[st->la].f) != TSR_OK)
-                oom("an A panel's mailbox entry");
-        }
-        if (new_b) {
-            if (st->lb % b->dist->P == d->myrow && b->ln > 0)
-                queue_send(op, TSR__MM_BPANEL, st->lb, pace, npace);
-            else if (mine &&
-                     tsr__mbox_expect((tsr__mbox_key){op->op, tsr__mm_sub(TSR__MM_BPANEL, st->lb)},
-                                      &op->pb[st->lb].f) != TSR_OK)
-                oom("a B panel's mailbox entry");
-        }
+        /* Received panels first needed at step s. */
+        if ((s == 0 || st->la != op->steps[s - 1].la) && st->la % d->Q != d->mycol &&
+            tsr__mbox_expect((tsr__mbox_key){op->op, tsr__mm_sub(TSR__MM_APANEL, st->la)},
+                             &op->pa[st->la].f) != TSR_OK)
+            oom("an A panel's mailbox entry");
+        if ((s == 0 || st->lb != op->steps[s - 1].lb) && st->lb % b->dist->P != d->myrow &&
+            tsr__mbox_expect((tsr__mbox_key){op->op, tsr__mm_sub(TSR__MM_BPANEL, st->lb)},
+                             &op->pb[st->lb].f) != TSR_OK)
+            oom("a B panel's mailbox entry");
+        /* Sends paced on step s: registered before its tasks can finish. */
+        send_task *later[2];
+        int nlater = 0;
+        if (s + LOOKAHEAD < S)
+            for (int i = 0, n = owned_new(op, s + LOOKAHEAD, kinds, idx); i < n; i++)
+                later[nlater++] = new_send(op, kinds[i], idx[i], s);
+        tsr_future_t **cur = ring + (s % 2) * nb, **prev = ring + ((s + 1) % 2) * nb;
         for (int64_t k = 0; k < nb; k++) {
-            const block *bk = &op->blocks[k];
-            tsr_future_t **slot = &ring[(s % (LOOKAHEAD + 1)) * nb + k];
-            int n = data_deps(op, bk, st, deps);
-            tsr_future_t *prev = s > 0 ? ring[((s - 1) % (LOOKAHEAD + 1)) * nb + k] : NULL;
-            if (prev) deps[n++] = prev;
+            int n = data_deps(op, &op->blocks[k], st, deps);
+            if (s > 0) deps[n++] = prev[k];
             step_task *t = &op->tasks[k * S + s];
             t->op = op;
             t->blk = k;
             t->s = s;
-            tsr_future_t *f = NULL;
-            if (tsr_async(step_run, t, n, deps, &f) != TSR_OK)
+            tsr_future_release(&cur[k]); /* step s - 2 */
+            if (tsr_async(step_run, t, n, deps, &cur[k]) != TSR_OK)
                 tsr_abort("rank %d: tsr_matmul: cannot queue a product task: %s", tsr_rank(),
                           tsr_error_message());
-            tsr_future_release(slot); /* step s - LOOKAHEAD - 1: no longer needed */
-            *slot = f;
         }
+        for (int i = 0; i < nlater; i++) arm_send(op, later[i], cur, (int)nb);
     }
     /* The last step of each block writes its tiles. */
     for (int64_t k = 0; k < nb; k++) {
         const block *bk = &op->blocks[k];
-        tsr_future_t *last = ring[((S - 1) % (LOOKAHEAD + 1)) * nb + k];
+        tsr_future_t *last = ring[((S - 1) % 2) * nb + k];
         for (int64_t lj = bk->lj0; lj < bk->lj1; lj++)
             for (int64_t li = bk->li0; li < bk->li1; li++) {
                 tsr_future_retain(last);
@@ -390,7 +527,7 @@ int tsr__matmul_summa(tsr_array_t *a, tsr_array_t *b, tsr_array_t *c) {
         tsr_future_retain(last);
         add_end(op, last);
     }
-    for (int64_t i = 0; i < (LOOKAHEAD + 1) * nb; i++) tsr_future_release(&ring[i]);
+    for (int64_t i = 0; i < 2 * nb; i++) tsr_future_release(&ring[i]);
     free(ring);
     free(deps);
     /* Free the state once every task here has run or been skipped. */
