@@ -82,6 +82,7 @@ static struct {
 
 static void *progress_main(void *arg) {
     TSR_UNUSED(arg);
+    tsr__sched_unpin_helper_thread();
     unsigned idle = 0;
     while (!atomic_load_explicit(&pt.stop, memory_order_relaxed)) tsr__am_pace(tsr__am_poll(), &idle);
     return NULL;

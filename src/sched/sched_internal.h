@@ -11,6 +11,11 @@
 typedef int (*tsr__idle_hook_fn)(void);
 void tsr__sched_set_idle_hook(tsr__idle_hook_fn hook);
 
+/* A helper thread that is not a worker (the progress thread) calls this
+ * first: threads inherit their creator's binding, and the creator is usually
+ * worker 0, pinned to one core that the helper would then share with it. */
+void tsr__sched_unpin_helper_thread(void);
+
 /* Wake sleeping workers (e.g. after a message arrived for them). */
 void tsr__sched_wake_all(void);
 

@@ -159,3 +159,8 @@ void tsr__topo_restore_self(tsr__topo *t) {
         tsr_log(TSR_LOG_DEBUG, "sched: could not restore the main thread's binding");
     t->have_saved = 0;
 }
+
+int tsr__topo_unpin_self(tsr__topo *t) {
+    if (t == NULL || t->procset == NULL) return -1;
+    return hwloc_set_cpubind(t->topo, t->procset, HWLOC_CPUBIND_THREAD) == 0 ? 0 : -1;
+}

@@ -23,5 +23,7 @@ int tsr__topo_plan(tsr__topo *t, int nworkers);
  * failure is logged once at info level and the thread stays unpinned. */
 int tsr__topo_pin_self(tsr__topo *t, int w, int save);
 void tsr__topo_restore_self(tsr__topo *t);
+/* Bind the calling thread to the whole process binding (undo an inherited pin). */
+int tsr__topo_unpin_self(tsr__topo *t);
 
 #endif

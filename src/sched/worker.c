@@ -476,3 +476,8 @@ int tsr_sched_fini(void) {
 fail:
     return rc;
 }
+
+void tsr__sched_unpin_helper_thread(void) {
+    if (S.pinned && tsr__topo_unpin_self(S.topo) != 0)
+        tsr_log(TSR_LOG_DEBUG, "sched: could not unpin a helper thread");
+}
