@@ -5,6 +5,8 @@
 #include <math.h>
 
 #include "harness.h"
+/* The generator itself, to compute in one process what any rank count must give. */
+#include "array/philox.h"
 
 typedef struct shape {
     int64_t m, n, mb, nb;
@@ -84,6 +86,34 @@ int main(int argc, char **argv) {
         }
         free(first_random);
         first_random = NULL;
+    }
+
+    /* Random arrays do not depend on the rank count: the gathered array equals
+     * a serial computation of element (i, j) from (seed, i * n + j) alone. */
+    {
+        tsr_dist_t *dr;
+        ASSERT_OK(tsr_dist_create(0, 0, 3, 2, &dr));
+        const int64_t rm = 11, rn = 7;
+        double got[11 * 7];
+        tsr_array_t *ru, *rz;
+        ASSERT_OK(tsr_array_random_uniform(dr, rm, rn, 1234, 2.0, 5.0, &ru));
+        ASSERT_OK(tsr_array_random_normal(dr, rm, rn, 99, 1.0, 3.0, &rz));
+        ASSERT_OK(tsr_array_gather(ru, 0, rank == 0 ? got : NULL));
+        if (rank == 0)
+            for (int64_t g = 0; g < rm * rn; g++)
+                ASSERT_TRUE(got[g] == 2.0 + 3.0 * tsr__philox_uniform((uint64_t)g, 1234));
+        ASSERT_OK(tsr_array_gather(rz, 0, rank == 0 ? got : NULL));
+        if (rank == 0) {
+            double mean = 0.0;
+            for (int64_t g = 0; g < rm * rn; g++) {
+                ASSERT_TRUE(got[g] == 1.0 + 3.0 * tsr__philox_normal((uint64_t)g, 99));
+                mean += got[g] / (double)(rm * rn);
+            }
+            ASSERT_NEAR(mean, 1.0, 1.5); /* 77 draws of N(1, 9): a loose sanity bound */
+        }
+        tsr_array_free(&ru);
+        tsr_array_free(&rz);
+        tsr_dist_free(&dr);
     }
 
     /* arange / linspace are n x 1. */
