@@ -22,6 +22,16 @@
  * row and B's column. This is pacing, not a hard bound: a rank that falls
  * far behind its peers (oversubscribed) can hold more.
  *
+ * Sending on time: a panel leaves from inside the product task that ends
+ * the sender's pacing step (the panels of the first LOOKAHEAD steps: before
+ * the first product), not from a task of its own: with one worker, a send
+ * task that becomes ready together with the next product runs after it (the
+ * deque pops newest first), so the transfer would start a step late. And
+ * the panels of step 0 went out only after this rank's own step 0 product,
+ * so its row peers started a step behind. A send task still follows each
+ * panel's tiles and pacing step, settled, as the fallback: when a tile was
+ * not ready (or failed) at that point, it sends the data (or the failure).
+ *
  * Message progress: in TSR_PROGRESS=poll mode MPI moves bytes only when some
  * thread polls, and busy workers do not; a long dgemm would then stall the
  * next panel's transfer until it ends. So with more than one rank the dgemm
@@ -46,9 +56,9 @@
 #define POLL_ROWS 1024
 /* Polls per pause. Without a single-copy mechanism Open MPI's shared-memory
  * transport moves a large message in 32 KiB fragments, a few per poll on
- * each side; one poll per pause left an 8 MiB panel ~160 polls from done, so
- * it arrived only when the receiver ran dry. A burst keeps fragments flowing
- * (an idle poll costs ~1 us). */
+ * each side: an 8 MiB panel took ~160 polls on each side, so with one poll per
+ * pause it arrived only when the receiver ran dry. A burst of 64 polls moved
+ * ~3 MiB while the receiver drained (an idle poll costs ~1 us). */
 #define POLL_BURST 64
 
 typedef struct panel {
