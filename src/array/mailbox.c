@@ -68,6 +68,17 @@ static void unlink_entry(entry *e, size_t b) {
     free(e);
 }
 
+/* The entry for key, made if missing, with its stripe locked (*lk); NULL
+ * with the stripe unlocked and *rc set if it could not be made. */
+static entry *lock_entry(tsr__mbox_key key, size_t *b, pthread_mutex_t **lk, int *rc) {
+    *b = bucket_of(key);
+    *lk = &mb.locks[*b % NSTRIPES];
+    pthread_mutex_lock(*lk);
+    entry *e = lookup(key, *b, rc);
+    if (!e) pthread_mutex_unlock(*lk);
+    return e;
+}
+
 /* Runs on the progress thread before a large payload is received. */
 static void *mbox_alloc(int src, const void *hdr, size_t hdrlen, size_t len, void *arg) {
     (void)src, (void)hdr, (void)hdrlen, (void)arg;
@@ -90,15 +101,11 @@ static void mbox_handler(int src, const void *hdr, size_t hdrlen, void *payload,
      * too); an empty one is not, and gets a buffer of its own. */
     void *data = len > 0 ? payload : malloc(1);
     if (!data) tsr_abort("mailbox: no memory for a message from rank %d", src);
-    size_t b = bucket_of(key);
-    pthread_mutex_t *lk = &mb.locks[b % NSTRIPES];
-    pthread_mutex_lock(lk);
+    size_t b;
+    pthread_mutex_t *lk;
     int rc = TSR_OK;
-    entry *e = lookup(key, b, &rc);
-    if (!e) {
-        pthread_mutex_unlock(lk);
-        tsr_abort("mailbox: %s", tsr_error_message());
-    }
+    entry *e = lock_entry(key, &b, &lk, &rc);
+    if (!e) tsr_abort("mailbox: %s", tsr_error_message());
     if (e->delivered) {
         pthread_mutex_unlock(lk);
         tsr_abort("mailbox: key (%llu, %llu) delivered twice (second from rank %d)",
@@ -159,15 +166,11 @@ int tsr__mbox_send_owned(int dest, tsr__mbox_key key, void *buf, size_t len) {
 }
 
 int tsr__mbox_expect(tsr__mbox_key key, tsr_future_t **out) {
-    size_t b = bucket_of(key);
-    pthread_mutex_t *lk = &mb.locks[b % NSTRIPES];
-    pthread_mutex_lock(lk);
+    size_t b;
+    pthread_mutex_t *lk;
     int rc = TSR_OK;
-    entry *e = lookup(key, b, &rc);
-    if (!e) {
-        pthread_mutex_unlock(lk);
-        return rc;
-    }
+    entry *e = lock_entry(key, &b, &lk, &rc);
+    if (!e) return rc;
     if (e->expected) {
         pthread_mutex_unlock(lk);
         return tsr_error(TSR_ERR_STATE, "mailbox: key (%llu, %llu) expected twice",
