@@ -9,5 +9,6 @@
 #include "tessera/am.h"
 #include "tessera/runtime.h"
 #include "tessera/array.h"
+#include "tessera/lang.h"
 
 #endif
