@@ -122,6 +122,14 @@ TSR_API tsr_expr_t *tsr_ex_binary(int op, tsr_expr_t *l, tsr_expr_t *r);
 TSR_API tsr_expr_t *tsr_ex_unary(int op, tsr_expr_t *x);
 /* cond != 0 ? a : b, element by element. */
 TSR_API tsr_expr_t *tsr_ex_where(tsr_expr_t *cond, tsr_expr_t *a, tsr_expr_t *b);
+/* A scalar leaf whose value is *(const double *) of f's value, read when
+ * each tile task runs (so f may still be pending, e.g. a
+ * tsr_array_reduce_async result: eval's tile tasks depend on f, and a
+ * failed f fails the result's tiles with f's error). The leaf holds a
+ * reference on f (taken here; the caller keeps its own); eval keeps what it
+ * needs, so the tree may be freed right after eval. Results are
+ * bit-identical to tsr_ex_scalar with the same value. NULL f gives NULL. */
+TSR_API tsr_expr_t *tsr_ex_future(tsr_future_t *f);
 TSR_API void tsr_ex_free(tsr_expr_t **e);
 TSR_API int tsr_array_eval(tsr_expr_t *e, tsr_array_t **out);
 
@@ -159,6 +167,17 @@ TSR_API int tsr_array_reduce_axis(tsr_array_t *a, int op, int axis, tsr_array_t 
  * per process column). TSR_ERR_SHAPE names both shapes when
  * a's columns are not b's rows; TSR_ERR_UNSUPPORTED beyond BLAS's int range. */
 TSR_API int tsr_matmul(tsr_array_t *a, tsr_array_t *b, tsr_array_t **out);
+/* c = a^T b for a m x k and b m x n (k x n result on a's distribution),
+ * without forming a^T: each rank multiplies its local blocks (dgemm 'T','N'
+ * per local tile pair, as tasks on the tile futures) and the partial k x n
+ * blocks are summed across the grid's process rows by messages to each c
+ * tile's owner, in a fixed order (deterministic for a given grid and tile
+ * size; results agree with a serial loop to rounding). Asynchronous: no
+ * blocking collective. b on another distribution is first redistributed to
+ * a's; where the fast path does not apply (Q > 1 with k or n wider than one
+ * tile) it falls back to tsr_array_transpose + tsr_matmul. TSR_ERR_SHAPE
+ * names both shapes when a's rows are not b's rows. */
+TSR_API int tsr_matmul_tn(tsr_array_t *a, tsr_array_t *b, tsr_array_t **out);
 /* a^T (n x m), on a's distribution (tiles move between ranks). */
 TSR_API int tsr_array_transpose(tsr_array_t *a, tsr_array_t **out);
 /* x with a x = b (ScaLAPACK pdgesv on copies made tile by tile; a and b
@@ -186,6 +205,12 @@ TSR_API int tsr_array_slice(tsr_array_t *a, int64_t r0, int64_t r1, int64_t c0, 
 /* The same values on another distribution (any grid and tile size; d must
  * span the same ranks, else TSR_ERR_INVALID). */
 TSR_API int tsr_array_redistribute(tsr_array_t *a, tsr_dist_t *d, tsr_array_t **out);
+/* out(i, j) = a(i + di, j + dj) where that is inside a, else fill; same
+ * shape and distribution as a. Only the boundary strips travel between
+ * ranks (the halo exchange of a stencil). Any di, dj: |di| >= m or
+ * |dj| >= n gives all fill. */
+TSR_API int tsr_array_shift(tsr_array_t *a, int64_t di, int64_t dj, double fill,
+                            tsr_array_t **out);
 /* Along axis 0 (stack rows) or 1 (side by side), on the first one's dist;
  * the others may be on any distribution. count >= 1. Sizes across the axis
  * that differ are TSR_ERR_SHAPE; an axis other than 0 or 1 TSR_ERR_INVALID. */
@@ -207,6 +232,17 @@ TSR_API int tsr_array_concat(int count, tsr_array_t *const *arrays, int axis, ts
  * TSR_ERR_UNSUPPORTED. */
 TSR_API int tsr_array_load(tsr_dist_t *d, const char *path, tsr_array_t **out);
 TSR_API int tsr_array_save(tsr_array_t *a, const char *path);
+/* As tsr_array_save; ndim 2 is tsr_array_save itself, ndim 1 writes shape
+ * (len,) for an m x 1 or 1 x n array (else TSR_ERR_SHAPE), ndim other than
+ * 1 or 2 is TSR_ERR_INVALID. Same temporary-and-rename safety. */
+TSR_API int tsr_array_save_nd(tsr_array_t *a, const char *path, int ndim);
+/* The shape in a .npy file's header, read locally (no MPI; any process may
+ * call it, e.g. to check shapes before running). ndim is 0, 1 or 2; 0-D
+ * gives m = n = 1, 1-D gives m = length, n = 1. Errors are TSR_ERR_IO with
+ * tsr_array_load's texts ("PATH: <what is wrong>", without the rank and
+ * function prefix): missing or unreadable, not a .npy file, unsupported
+ * dtype or shape. The data's length is not checked. */
+TSR_API int tsr_npy_info(const char *path, int *ndim, int64_t *m, int64_t *n);
 
 #ifdef __cplusplus
 }
