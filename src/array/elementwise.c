@@ -167,7 +167,8 @@ static void exec(const tsr__ex_prog *p, double *const *R, size_t n8) {
 /* ---- the plan shared by one eval's tile tasks ---- */
 
 typedef struct leafrt {
-    tsr_array_t *arr;   /* a reference, NULL for scalars */
+    tsr_array_t *arr;   /* a reference, NULL for scalars and futures */
+    tsr_future_t *fut;  /* future leaves: a reference */
     int64_t nsrc;       /* broadcast: source tiles (the vector's tiles) */
     tsr_future_t **src; /* broadcast: mailbox future of each remote source tile we read */
 } leafrt;
@@ -185,6 +186,7 @@ static void plan_free(void *arg) {
         for (int64_t s = 0; s < r->nsrc && r->src; s++) tsr_future_release(&r->src[s]);
         free(r->src);
         if (r->arr) tsr__array_release(r->arr);
+        if (r->fut) tsr_future_release(&r->fut);
     }
     free(pl->lf);
     tsr__ex_prog_free(&pl->prog);
@@ -212,7 +214,9 @@ static int tile_deps(const tsr_array_t *out, int64_t li, int64_t lj, void *arg,
         const leafrt *r = &pl->lf[l];
         tsr_future_t *f = NULL;
         if (lv->kind == TSR__LEAF_SCALAR) continue;
-        if (lv->kind == TSR__LEAF_FULL) {
+        if (lv->kind == TSR__LEAF_FUTURE) {
+            f = r->fut;
+        } else if (lv->kind == TSR__LEAF_FULL) {
             f = local_ready(r->arr, ti, tj);
         } else {
             int64_t si, sj;
@@ -366,6 +370,17 @@ static int bind_leaf(tctx *cx, int l) {
     const tsr__tile *t = cx->t;
     if (lv->kind == TSR__LEAF_SCALAR) {
         fill(scratch(cx, l), lv->value, BLK);
+        cx->R[l] = scratch(cx, l);
+        return TSR_OK;
+    }
+    if (lv->kind == TSR__LEAF_FUTURE) {
+        void *v = NULL;
+        int rc = tsr_wait(r->fut, &v); /* a dep: ready (a failure never gets here) */
+        if (rc != TSR_OK) return rc;
+        if (!v)
+            return tsr_error(TSR_ERR_INVALID, "rank %d: tsr_array_eval: a future operand's value "
+                             "is NULL (expected a const double *)", tsr_rank());
+        fill(scratch(cx, l), *(const double *)v, BLK);
         cx->R[l] = scratch(cx, l);
         return TSR_OK;
     }
@@ -543,6 +558,11 @@ int tsr_array_eval(tsr_expr_t *e, tsr_array_t **out) {
     for (int l = 0; l < pl->prog.nleaf; l++) {
         const tsr__ex_leaf *lv = &pl->prog.leaves[l];
         if (lv->kind == TSR__LEAF_SCALAR) continue;
+        if (lv->kind == TSR__LEAF_FUTURE) {
+            pl->lf[l].fut = lv->fut;
+            tsr_future_retain(lv->fut);
+            continue;
+        }
         pl->lf[l].arr = lv->arr;
         tsr__array_retain(lv->arr);
         if (lv->kind != TSR__LEAF_FULL) wire_broadcast(pl, l, res, op);

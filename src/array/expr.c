@@ -40,6 +40,16 @@ tsr_expr_t *tsr_ex_scalar(double v) {
     return e;
 }
 
+tsr_expr_t *tsr_ex_future(tsr_future_t *f) {
+    if (!f) return NULL;
+    tsr_expr_t *e = node(TSR__EX_FUTURE, 0);
+    if (e) {
+        e->fut = f;
+        tsr_future_retain(f);
+    }
+    return e;
+}
+
 /* A NULL child (a constructor that ran out of memory) makes the parent NULL
  * too; the other children are freed, since the parent owns them. */
 static tsr_expr_t *inner(int kind, int op, int nkid, tsr_expr_t *a, tsr_expr_t *b, tsr_expr_t *c) {
@@ -71,6 +81,7 @@ tsr_expr_t *tsr_ex_where(tsr_expr_t *cond, tsr_expr_t *a, tsr_expr_t *b) {
 void tsr_ex_free(tsr_expr_t **e) {
     if (!e || !*e) return;
     for (int i = 0; i < 3; i++) tsr_ex_free(&(*e)->kid[i]);
+    if ((*e)->fut) tsr_future_release(&(*e)->fut);
     free(*e);
     *e = NULL;
 }
@@ -112,6 +123,10 @@ static int validate(cctx *c, const tsr_expr_t *e) {
     switch (e->kind) {
     case TSR__EX_ARRAY:
         TSR_CHECK_MSG(e->arr != NULL, TSR_ERR_INVALID, "rank %d: %s: an array operand is NULL",
+                      c->rank, c->who);
+        break;
+    case TSR__EX_FUTURE:
+        TSR_CHECK_MSG(e->fut != NULL, TSR_ERR_INVALID, "rank %d: %s: a future operand is NULL",
                       c->rank, c->who);
         break;
     case TSR__EX_BINARY:
@@ -186,6 +201,10 @@ fail:
 
 /* ---- leaves ---- */
 
+static int is_leaf(const tsr_expr_t *e) {
+    return e->kind == TSR__EX_ARRAY || e->kind == TSR__EX_SCALAR || e->kind == TSR__EX_FUTURE;
+}
+
 static int leaf_kind(const tsr__ex_prog *p, const tsr_array_t *a) {
     int rowb = a->m == 1 && p->m != 1, colb = a->n == 1 && p->n != 1;
     if (rowb && colb) return TSR__LEAF_ALLB;
@@ -200,7 +219,10 @@ static int leaf_reg(cctx *c, const tsr_expr_t *e) {
     tsr__ex_prog *p = c->p;
     for (int i = 0; i < p->nleaf; i++) {
         const tsr__ex_leaf *l = &p->leaves[i];
-        if (e->kind == TSR__EX_ARRAY && l->kind != TSR__LEAF_SCALAR && l->arr == e->arr) return i;
+        if (e->kind == TSR__EX_FUTURE && l->kind == TSR__LEAF_FUTURE && l->fut == e->fut) return i;
+        if (e->kind == TSR__EX_ARRAY && l->kind != TSR__LEAF_SCALAR && l->kind != TSR__LEAF_FUTURE &&
+            l->arr == e->arr)
+            return i;
         if (e->kind == TSR__EX_SCALAR && l->kind == TSR__LEAF_SCALAR &&
             memcmp(&l->value, &e->value, sizeof(double)) == 0)
             return i;
@@ -209,6 +231,9 @@ static int leaf_reg(cctx *c, const tsr_expr_t *e) {
     if (e->kind == TSR__EX_ARRAY) {
         l->arr = e->arr;
         l->kind = leaf_kind(p, e->arr);
+    } else if (e->kind == TSR__EX_FUTURE) {
+        l->kind = TSR__LEAF_FUTURE;
+        l->fut = e->fut;
     } else {
         l->kind = TSR__LEAF_SCALAR;
         l->value = e->value;
@@ -218,7 +243,7 @@ static int leaf_reg(cctx *c, const tsr_expr_t *e) {
 
 static int collect_leaves(cctx *c, const tsr_expr_t *e) {
     int rc = TSR_OK;
-    if (e->kind == TSR__EX_ARRAY || e->kind == TSR__EX_SCALAR) leaf_reg(c, e);
+    if (is_leaf(e)) leaf_reg(c, e);
     for (int i = 0; i < nkids(e); i++) TSR_CHECK(collect_leaves(c, e->kid[i]));
 fail:
     return rc;
@@ -226,9 +251,6 @@ fail:
 
 /* ---- register allocation and emission ---- */
 
-static int is_leaf(const tsr_expr_t *e) {
-    return e->kind == TSR__EX_ARRAY || e->kind == TSR__EX_SCALAR;
-}
 
 /* Temporaries live at the peak while evaluating e, its result included;
  * stored in the node for emit() to order the children by. */
@@ -311,7 +333,7 @@ int tsr__ex_compile(tsr_expr_t *e, const char *who, tsr__ex_prog *p) {
     p->dist = NULL;
     for (int i = 0; i < p->nleaf; i++) {
         const tsr__ex_leaf *l = &p->leaves[i];
-        if (l->kind == TSR__LEAF_SCALAR) continue;
+        if (l->kind == TSR__LEAF_SCALAR || l->kind == TSR__LEAF_FUTURE) continue;
         narrays++;
         if (!p->dist && l->kind == TSR__LEAF_FULL) p->dist = l->arr->dist;
     }

@@ -11,7 +11,10 @@
 
 #include "array/array_internal.h"
 
-enum tsr__ex_kind { TSR__EX_ARRAY, TSR__EX_SCALAR, TSR__EX_BINARY, TSR__EX_UNARY, TSR__EX_WHERE };
+enum tsr__ex_kind {
+    TSR__EX_ARRAY, TSR__EX_SCALAR, TSR__EX_BINARY, TSR__EX_UNARY, TSR__EX_WHERE,
+    TSR__EX_FUTURE /* a scalar read from a future when the tile runs */
+};
 
 /* A tree node. Each node has one parent: the constructors take ownership of
  * their children (so a subtree cannot be shared; build it twice). */
@@ -20,6 +23,7 @@ struct tsr_expr_s {
     int op;             /* enum tsr_binop / tsr_unop */
     double value;       /* TSR__EX_SCALAR */
     tsr_array_t *arr;   /* TSR__EX_ARRAY: borrowed, never owned */
+    tsr_future_t *fut;  /* TSR__EX_FUTURE: a reference, released by tsr_ex_free */
     tsr_expr_t *kid[3];
     int need; /* scratch for the compiler */
 };
@@ -30,13 +34,15 @@ enum tsr__leaf_kind {
     TSR__LEAF_FULL,   /* an m x n array on the result's layout */
     TSR__LEAF_ROWB,   /* 1 x n, repeated down the rows (m > 1) */
     TSR__LEAF_COLB,   /* m x 1, repeated across the columns (n > 1) */
-    TSR__LEAF_ALLB    /* 1 x 1 array spread over m x n (m > 1 and n > 1) */
+    TSR__LEAF_ALLB,   /* 1 x 1 array spread over m x n (m > 1 and n > 1) */
+    TSR__LEAF_FUTURE  /* a constant *(const double *) of a future's value */
 };
 
 typedef struct tsr__ex_leaf {
     int kind;
     double value;     /* TSR__LEAF_SCALAR */
-    tsr_array_t *arr; /* the others; borrowed from the tree */
+    tsr_array_t *arr; /* the array kinds; borrowed from the tree */
+    tsr_future_t *fut; /* TSR__LEAF_FUTURE; borrowed from the tree */
 } tsr__ex_leaf;
 
 /* Instruction opcodes: binary ops keep their enum tsr_binop values, then: */

@@ -47,5 +47,8 @@ int tsr__npy_parse_header(const char *buf, size_t len, tsr__npy_info *out);
  * bytes, as numpy does. Returns the header length, or 0 if cap is too small
  * or m, n < 0. Thread-safe. */
 size_t tsr__npy_write_header(int64_t m, int64_t n, char *buf, size_t cap);
+/* The same with ndim 1: shape (m * n,) (the caller has checked that m or n
+ * is 1); ndim 2 is tsr__npy_write_header. 0 for another ndim. */
+size_t tsr__npy_write_header_nd(int ndim, int64_t m, int64_t n, char *buf, size_t cap);
 
 #endif

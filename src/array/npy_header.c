@@ -289,11 +289,18 @@ int tsr__npy_parse_header(const char *buf, size_t len, tsr__npy_info *out) {
 }
 
 size_t tsr__npy_write_header(int64_t m, int64_t n, char *buf, size_t cap) {
+    return tsr__npy_write_header_nd(2, m, n, buf, cap);
+}
+
+size_t tsr__npy_write_header_nd(int ndim, int64_t m, int64_t n, char *buf, size_t cap) {
     char dict[128];
-    if (m < 0 || n < 0) return 0;
-    int k = snprintf(dict, sizeof dict,
-                     "{'descr': '<f8', 'fortran_order': False, 'shape': (%lld, %lld), }",
-                     (long long)m, (long long)n);
+    if (m < 0 || n < 0 || (ndim != 1 && ndim != 2)) return 0;
+    int k = ndim == 2 ? snprintf(dict, sizeof dict,
+                                 "{'descr': '<f8', 'fortran_order': False, 'shape': (%lld, %lld), }",
+                                 (long long)m, (long long)n)
+                      : snprintf(dict, sizeof dict,
+                                 "{'descr': '<f8', 'fortran_order': False, 'shape': (%lld,), }",
+                                 (long long)(m * n));
     if (k < 0 || (size_t)k >= sizeof dict) return 0;
     size_t total = ((size_t)10 + (size_t)k + 1 + 63) / 64 * 64; /* +1: the final '\n' */
     if (total > cap) return 0;

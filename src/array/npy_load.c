@@ -22,7 +22,7 @@ static MPI_Datatype dtype_mpi(int dtype) {
 
 /* What rank 0 found in the header, broadcast as bytes. */
 typedef struct header_msg {
-    int32_t status, dtype, itemsize, fortran;
+    int32_t status, dtype, itemsize, fortran, ndim;
     int64_t rows, cols, data_offset, file_size;
     char reason[TSR__NPY_REASON_MAX];
 } header_msg;
@@ -109,6 +109,7 @@ static void read_header(const char *path, header_msg *h) {
     h->dtype = in.dtype;
     h->itemsize = in.itemsize;
     h->fortran = in.fortran_order;
+    h->ndim = in.ndim;
     h->rows = in.rows;
     h->cols = in.cols;
     h->data_offset = (int64_t)in.data_offset;
@@ -214,4 +215,18 @@ int tsr_array_load(tsr_dist_t *d, const char *path, tsr_array_t **out) {
 fail:
     tsr_array_free(&a);
     return rc;
+}
+
+/* Local: the same checks as load's rank 0 (header and data length). */
+int tsr_npy_info(const char *path, int *ndim, int64_t *m, int64_t *n) {
+    header_msg h;
+    if (!path) return tsr_error(TSR_ERR_INVALID, "tsr_npy_info: the path is NULL");
+    memset(&h, 0, sizeof h);
+    read_header(path, &h);
+    h.reason[sizeof h.reason - 1] = '\0';
+    if (h.status != TSR_OK) return tsr_error(h.status, "%s: %s", path, h.reason);
+    if (ndim) *ndim = h.ndim;
+    if (m) *m = h.rows;
+    if (n) *n = h.cols;
+    return TSR_OK;
 }

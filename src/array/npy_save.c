@@ -19,8 +19,8 @@
 
 /* Rank 0: create the temporary file beside path (mode of the file it will
  * replace, if any) and write the header into it. */
-static int make_temp(const tsr_array_t *a, const char *path, char *tmp, size_t cap, size_t *hlen,
-                     tsr__npy_ctx *x) {
+static int make_temp(const tsr_array_t *a, int ndim, const char *path, char *tmp, size_t cap,
+                     size_t *hlen, tsr__npy_ctx *x) {
     char header[256];
     struct stat old;
     int have_old = stat(path, &old) == 0;
@@ -29,7 +29,7 @@ static int make_temp(const tsr_array_t *a, const char *path, char *tmp, size_t c
     const char *base = slash ? slash + 1 : path;
     int dirlen = slash ? (int)(slash - path) : 0;
     if (*base == '\0') return tsr__npy_why(x, TSR_ERR_IO, "the path ends in '/': no file name");
-    *hlen = tsr__npy_write_header(a->m, a->n, header, sizeof header);
+    *hlen = tsr__npy_write_header_nd(ndim, a->m, a->n, header, sizeof header);
     if (*hlen == 0) return tsr__npy_why(x, TSR_ERR_IO, "cannot format the header");
     int fd = -1;
     for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
@@ -157,7 +157,9 @@ static int publish(const tsr_array_t *a, const char *target, const char *tmp, si
     return TSR_OK;
 }
 
-int tsr_array_save(tsr_array_t *a, const char *path) {
+/* ndim 1 or 2 (checked by the callers): the header's shape; the data bytes
+ * are the same (an m x 1 or 1 x n array in C order is its n values). */
+static int save(tsr_array_t *a, const char *path, int ndim) {
     int rc = TSR_OK, lrc = TSR_OK, created = 0;
     tsr__npy_ctx x = {.fn = "tsr_array_save", .path = path, .rank = tsr_rank()};
     char tmp[PATH_MAX + 64] = "", target[PATH_MAX] = "", header[256];
@@ -177,12 +179,12 @@ int tsr_array_save(tsr_array_t *a, const char *path) {
         char *real = lstat(path, &st) == 0 && S_ISLNK(st.st_mode) ? realpath(path, NULL) : NULL;
         snprintf(target, sizeof target, "%s", real ? real : path);
         free(real);
-        lrc = make_temp(a, target, tmp, sizeof tmp, &hlen, &x);
+        lrc = make_temp(a, ndim, target, tmp, sizeof tmp, &hlen, &x);
         created = lrc == TSR_OK;
     }
     TSR_CHECK(tsr__npy_agree(lrc, &x));
     /* The header's length depends on the shape alone: the same everywhere. */
-    hlen = tsr__npy_write_header(a->m, a->n, header, sizeof header);
+    hlen = tsr__npy_write_header_nd(ndim, a->m, a->n, header, sizeof header);
     TSR_MPI(MPI_Ibcast(tmp, (int)sizeof tmp, MPI_CHAR, 0, tsr__array_comm(), &req));
     TSR_CHECK(tsr__mpi_wait_helping(&req, "tsr_array_save"));
     if (a->m > 0 && a->n > 0) TSR_CHECK(write_tiles(a, tmp, hlen, &x));
@@ -194,5 +196,24 @@ int tsr_array_save(tsr_array_t *a, const char *path) {
     return TSR_OK;
 fail:
     if (created) unlink(tmp);
+    return rc;
+}
+
+int tsr_array_save(tsr_array_t *a, const char *path) { return save(a, path, 2); }
+
+/* Messages name tsr_array_save, like those of save itself, so that callers
+ * strip one prefix. */
+int tsr_array_save_nd(tsr_array_t *a, const char *path, int ndim) {
+    int rc = TSR_OK;
+    TSR_CHECK_MSG(ndim == 1 || ndim == 2, TSR_ERR_INVALID,
+                  "rank %d: tsr_array_save: %s: cannot save %d dimensions (1 or 2)", tsr_rank(),
+                  path ? path : "(null)", ndim);
+    if (ndim == 1)
+        TSR_CHECK_MSG(a == NULL || a->m == 1 || a->n == 1, TSR_ERR_SHAPE,
+                      "rank %d: tsr_array_save: %s: an array of shape (%lld, %lld) is not 1-D "
+                      "(it needs one row or one column)",
+                      tsr_rank(), path ? path : "(null)", (long long)a->m, (long long)a->n);
+    return save(a, path, ndim);
+fail:
     return rc;
 }
