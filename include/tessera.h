@@ -10,5 +10,6 @@
 #include "tessera/runtime.h"
 #include "tessera/array.h"
 #include "tessera/lang.h"
+#include "tessera/perf.h"
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "am/am_engine.h"
 #include "base/internal.h"
+#include "perf/perf_internal.h"
 #include "sched/sched_internal.h"
 #include "tessera/sched.h"
 
@@ -72,7 +73,13 @@ static void run_handler(void *arg) {
             }
         }
     }
-    e.fn(t->src, t->m.hdr, t->m.hdrlen, payload, t->m.len, e.arg);
+    if (tsr__trace_enabled()) {
+        uint64_t t0 = tsr_time_ns();
+        e.fn(t->src, t->m.hdr, t->m.hdrlen, payload, t->m.len, e.arg);
+        tsr__trace_recv(t->src, t->m.len, t0, tsr_time_ns());
+    } else {
+        e.fn(t->src, t->m.hdr, t->m.hdrlen, payload, t->m.len, e.arg);
+    }
     if (t->dst_ours) free(t->dst);
     free(t->msg);
     free(t);
@@ -328,6 +335,7 @@ static int am_send(int dest, int id, const void *hdr, size_t hdrlen, const void 
     }
     atomic_fetch_add(&tsr__am.st_sent, 1);
     atomic_fetch_add(&tsr__am.st_bytes_sent, len);
+    if (tsr__trace_enabled()) tsr__trace_send(dest, len);
     if (done_out) *done_out = done;
     return TSR_OK;
 fail:

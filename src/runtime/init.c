@@ -8,6 +8,7 @@
 #include "am/am_internal.h"
 #include "runtime/runtime_internal.h"
 #include "base/internal.h"
+#include "tessera/perf.h"
 #include "tessera/runtime.h"
 #include "tessera/sched.h"
 
@@ -68,6 +69,20 @@ int tsr_init(int *argc, char ***argv) {
         goto fail;
     }
     rt.up = 1;
+    /* TSR_TRACE: every rank sees the same environment, so this collective
+     * call is made (and fails) on all ranks alike. */
+    if (rt.opts.trace != NULL) {
+        rc = tsr_trace_open(rt.opts.trace);
+        if (rc != TSR_OK) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", tsr_error_message());
+            rt.up = 0;
+            tsr__am_fini();
+            tsr_sched_fini();
+            rc = tsr_error(rc, "%s", msg);
+            goto fail;
+        }
+    }
     tsr_log(TSR_LOG_INFO, "tessera up: %d ranks, %d workers, progress by %s", rt.nranks,
             tsr_num_workers(), rt.opts.progress_thread ? "thread" : "polling");
     return TSR_OK;

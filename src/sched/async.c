@@ -13,6 +13,7 @@
  * reported failure deterministic (lowest index), not the first in time. */
 #include <stdlib.h>
 
+#include "perf/perf_internal.h"
 #include "sched/future_private.h"
 #include "sched/sched_private.h"
 
@@ -36,6 +37,10 @@ struct job {
     } fn;
     void *arg;
     tsr_future_t *out;
+    /* The spawning thread's trace label and site (tsr_trace_label): copied
+     * always, no branch; +16 bytes keeps jobs of 0..7 deps in the same pool
+     * size class. */
+    const char *label, *site;
     dep deps[];
 };
 
@@ -73,6 +78,18 @@ done:
     tsr__pool_free(j, job_size(j->n));
 }
 
+void tsr__sched_task_context(tsr_task_fn fn, void *arg, const char **label, const char **site) {
+    static const char *const kind_name[] = {"async", "then", "when_all"};
+    if (fn != job_run) {
+        *label = NULL;
+        *site = NULL;
+        return;
+    }
+    const job *j = arg;
+    *label = j->label ? j->label : kind_name[j->kind];
+    *site = j->site;
+}
+
 static void job_schedule(job *j) {
     /* Spawning fails only without memory or after tsr_sched_fini (an input
      * fulfilled late by another thread); running here keeps the promise
@@ -107,6 +124,8 @@ static int job_new(int kind, int n, tsr_future_t *const *deps, const char *who, 
     j->n = n;
     j->arg = NULL;
     j->out = o;
+    j->label = tsr__trace_tls.label;
+    j->site = tsr__trace_tls.site;
     for (int i = 0; i < n; i++) {
         tsr_future_retain(deps[i]);
         j->deps[i].link.next = NULL;

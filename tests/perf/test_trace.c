@@ -1,0 +1,124 @@
+/* A program for check_trace.py: runs one scenario under MPI; the script
+ * sets TSR_TRACE / TSR_TRACE_EVENTS and checks the file it leaves.
+ *
+ *   test_trace work N      N labelled async tasks + N plain tasks (some spawn
+ *                          children), spans, messages to the next rank
+ *   test_trace empty       tsr_init and tsr_finalize only
+ *   test_trace off N       as work, and asserts that tracing is off
+ *   test_trace open PATH N tracing started by tsr_trace_open(PATH) after
+ *                          init, written by tsr_trace_close before finalize
+ *   test_trace badpath     tsr_trace_open of an unwritable path fails with
+ *                          TSR_ERR_IO on every rank and tracing stays off */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static atomic_long ran;
+static atomic_long received;
+
+static void child(void *arg) {
+    (void)arg;
+    atomic_fetch_add(&ran, 1);
+}
+
+static void parent(void *arg) {
+    (void)arg;
+    atomic_fetch_add(&ran, 1);
+    /* Spawned inside an unlabelled task: "task". */
+    if (tsr_spawn(child, NULL) != TSR_OK) tsr_abort("spawn in a task failed");
+}
+
+static int work_async(void *arg, void **value_out) {
+    volatile double x = 0;
+    for (int i = 0; i < 200; i++) x += (double)i * (double)(intptr_t)arg;
+    atomic_fetch_add(&ran, 1);
+    *value_out = NULL;
+    return TSR_OK;
+}
+
+static void on_msg(int src, const void *hdr, size_t hdrlen, void *payload, size_t len, void *arg) {
+    (void)src, (void)hdr, (void)hdrlen, (void)payload, (void)len, (void)arg;
+    atomic_fetch_add(&received, 1);
+}
+
+static void run_work(long n) {
+    int id = -1;
+    ASSERT_OK(tsr_am_register(on_msg, NULL, NULL, &id));
+    tsr_trace_span_begin("test:setup");
+    tsr_future_t **fs = calloc((size_t)n, sizeof *fs);
+    ASSERT_TRUE(fs != NULL);
+    {
+        TSR_TRACE_SCOPE("test-label");
+        const char *site = tsr_trace_intern("test_trace.c:1 work");
+        ASSERT_TRUE(site != NULL);
+        ASSERT_TRUE(site == tsr_trace_intern("test_trace.c:1 work"));
+        const char *prev_site = tsr_trace_site(site);
+        for (long i = 0; i < n; i++)
+            ASSERT_OK(tsr_async(work_async, (void *)(intptr_t)i, 0, NULL, &fs[i]));
+        tsr_trace_site(prev_site);
+    }
+    ASSERT_TRUE(tsr_trace_label(NULL) == NULL); /* the scope restored it */
+    for (long i = 0; i < n; i++) ASSERT_OK(tsr_spawn(i % 2 ? parent : child, NULL));
+    tsr_trace_span_end("test:setup");
+    uint64_t t0 = tsr_time_ns();
+    for (long i = 0; i < n; i++) {
+        ASSERT_OK(tsr_wait(fs[i], NULL));
+        tsr_future_release(&fs[i]);
+    }
+    free(fs);
+    tsr_trace_event("test:waited", "test", t0, tsr_time_ns());
+    tsr_trace_instant("test:mark", "test", -1, 0);
+    char msg[100] = {0};
+    int next = (tsr_rank() + 1) % tsr_nranks();
+    ASSERT_OK(tsr_am_send(next, id, msg, sizeof msg));
+    ASSERT_OK(tsr_fence());
+    ASSERT_EQ(atomic_load(&received), 1);
+    ASSERT_OK(tsr_sched_drain());
+    ASSERT_EQ(atomic_load(&ran), n + n + n / 2);
+}
+
+int main(int argc, char **argv) {
+    ASSERT_TRUE(argc >= 2);
+    const char *mode = argv[1];
+    ASSERT_OK(tsr_init(&argc, &argv));
+    harness_mpi_up = 1;
+    if (strcmp(mode, "work") == 0) {
+        ASSERT_TRUE(argc >= 3);
+        ASSERT_EQ(tsr_trace_on(), 1);
+        run_work(atol(argv[2]));
+    } else if (strcmp(mode, "off") == 0) {
+        ASSERT_TRUE(argc >= 3);
+        ASSERT_EQ(tsr_trace_on(), 0);
+        run_work(atol(argv[2]));
+        tsr_trace_stats st;
+        tsr_trace_stats_get(&st);
+        ASSERT_EQ(st.events, 0);
+    } else if (strcmp(mode, "empty") == 0) {
+        ASSERT_EQ(tsr_trace_on(), 1);
+    } else if (strcmp(mode, "open") == 0) {
+        ASSERT_TRUE(argc >= 4);
+        ASSERT_EQ(tsr_trace_on(), 0);
+        ASSERT_OK(tsr_trace_open(argv[2]));
+        ASSERT_EQ(tsr_trace_on(), 1);
+        run_work(atol(argv[3]));
+        tsr_trace_stats st;
+        tsr_trace_stats_get(&st);
+        ASSERT_TRUE(st.events > 0);
+        ASSERT_OK(tsr_trace_close());
+        ASSERT_EQ(tsr_trace_on(), 0);
+        ASSERT_EQ(access(argv[2], R_OK), 0); /* written before finalize */
+        ASSERT_OK(tsr_trace_close());         /* a second close does nothing */
+    } else if (strcmp(mode, "badpath") == 0) {
+        ASSERT_STATUS(tsr_trace_open("/nonexistent-tessera-dir/trace.json"), TSR_ERR_IO);
+        ASSERT_TRUE(strstr(tsr_error_message(), "nonexistent-tessera-dir") != NULL);
+        ASSERT_EQ(tsr_trace_on(), 0);
+        ASSERT_STATUS(tsr_trace_open(""), TSR_ERR_INVALID);
+    } else {
+        TEST_FAIL("unknown mode %s", mode);
+    }
+    ASSERT_OK(tsr_finalize());
+    return 0;
+}
