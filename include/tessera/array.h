@@ -241,7 +241,8 @@ TSR_API int tsr_array_save_nd(tsr_array_t *a, const char *path, int ndim);
  * gives m = n = 1, 1-D gives m = length, n = 1. Errors are TSR_ERR_IO with
  * tsr_array_load's texts ("PATH: <what is wrong>", without the rank and
  * function prefix): missing or unreadable, not a .npy file, unsupported
- * dtype or shape. The data's length is not checked. */
+ * dtype or shape, data shorter or longer than the header says (the same
+ * checks as load's). */
 TSR_API int tsr_npy_info(const char *path, int *ndim, int64_t *m, int64_t *n);
 
 #ifdef __cplusplus
