@@ -4,8 +4,10 @@
 
 #include "array/remap.h"
 #include "tessera/runtime.h"
+#include "tessera/perf.h"
 
 int tsr_array_concat(int count, tsr_array_t *const *arrays, int axis, tsr_array_t **out) {
+    TSR_TRACE_SCOPE("concat");
     int rc = TSR_OK;
     tsr_array_t *b = NULL;
     tsr__remap_part *parts = NULL;

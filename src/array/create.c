@@ -4,6 +4,7 @@
 #include "array/array_internal.h"
 #include "array/philox.h"
 #include "array/tiletask.h"
+#include "tessera/perf.h"
 
 enum fill_kind { FILL_CONST, FILL_IDENTITY, FILL_ARANGE, FILL_LINSPACE, FILL_UNIFORM, FILL_NORMAL };
 
@@ -39,6 +40,7 @@ static int fill_tile(const tsr__tile *t, const tsr_array_t *arr, void *arg) {
 }
 
 static int make(tsr_dist_t *d, int64_t m, int64_t n, const fill_spec *spec, tsr_array_t **out) {
+    TSR_TRACE_SCOPE("create");
     int rc = TSR_OK;
     tsr_array_t *a = NULL;
     fill_spec *s = NULL;

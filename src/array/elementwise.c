@@ -35,6 +35,7 @@
 #include "array/expr_internal.h"
 #include "array/tiletask.h"
 #include "tessera/runtime.h"
+#include "tessera/perf.h"
 
 /* 256 doubles = 2 KB per register: a program with a dozen registers stays in
  * L1, and the per-instruction dispatch is amortised over 256 elements. */
@@ -538,6 +539,7 @@ static void wire_broadcast(plan *pl, int l, const tsr_array_t *out, uint64_t op)
 }
 
 int tsr_array_eval(tsr_expr_t *e, tsr_array_t **out) {
+    TSR_TRACE_SCOPE("eval");
     int rc = TSR_OK;
     tsr__ex_prog prog = {0};
     tsr_array_t *res = NULL;

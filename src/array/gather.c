@@ -7,6 +7,7 @@
 
 #include "array/array_internal.h"
 #include "tessera/runtime.h"
+#include "tessera/perf.h"
 
 /* Global index of local index l on process p of n, blocks of nb. */
 static inline int64_t global_of(int64_t l, int64_t nb, int p, int n) {
@@ -66,6 +67,7 @@ static int check_root(const tsr_dist_t *d, int root, const void *buf, const char
 
 int tsr_array_scatter(tsr_dist_t *d, int64_t m, int64_t n, const double *buf, int root,
                       tsr_array_t **out) {
+    TSR_TRACE_SCOPE("scatter");
     int rc = TSR_OK;
     tsr_array_t *a = NULL;
     int *counts = NULL, *displs = NULL;
@@ -102,6 +104,7 @@ fail:
 }
 
 int tsr_array_gather(tsr_array_t *a, int root, double *buf) {
+    TSR_TRACE_SCOPE("gather");
     int rc = TSR_OK;
     const tsr_dist_t *d = a->dist;
     int *counts = NULL, *displs = NULL;

@@ -15,6 +15,7 @@
 
 #include "array/matmul_internal.h"
 #include "tessera/runtime.h"
+#include "tessera/perf.h"
 
 typedef struct msg_hdr {
     int32_t status; /* TSR_OK: doubles follow; else msglen bytes of message */
@@ -130,6 +131,7 @@ static int aligned(const tsr_array_t *a, const tsr_array_t *b) {
 }
 
 int tsr_matmul(tsr_array_t *a, tsr_array_t *b, tsr_array_t **out) {
+    TSR_TRACE_SCOPE("matmul");
     int rc = TSR_OK;
     tsr_array_t *c = NULL, *moved = NULL;
     TSR_CHECK_MSG(out != NULL, TSR_ERR_INVALID, "rank %d: tsr_matmul: out is NULL", tsr_rank());

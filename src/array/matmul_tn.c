@@ -36,6 +36,7 @@
 #include "array/settle.h"
 #include "array/tiletask.h"
 #include "tessera/runtime.h"
+#include "tessera/perf.h"
 
 /* Rows per chunk at least this (as for matmul_gemv: long column segments
  * stream fastest), chunks per rank at most MAX_CHUNKS, and the partials of
@@ -338,6 +339,7 @@ static int same_dist(const tsr_dist_t *a, const tsr_dist_t *b) {
 }
 
 int tsr_matmul_tn(tsr_array_t *a, tsr_array_t *b, tsr_array_t **out) {
+    TSR_TRACE_SCOPE("matmul_tn");
     int rc = TSR_OK;
     tsr_array_t *c = NULL, *moved = NULL, *at = NULL;
     TSR_CHECK_MSG(out != NULL, TSR_ERR_INVALID, "rank %d: tsr_matmul_tn: out is NULL", tsr_rank());

@@ -11,6 +11,7 @@
 
 #include "array/npy_io.h"
 #include "tessera/runtime.h"
+#include "tessera/perf.h"
 
 static const char *dtype_name(int dtype) {
     return dtype == TSR__NPY_I8 ? "int64" : dtype == TSR__NPY_F4 ? "float32" : "float64";
@@ -191,6 +192,7 @@ fail:
 }
 
 int tsr_array_load(tsr_dist_t *d, const char *path, tsr_array_t **out) {
+    TSR_TRACE_SCOPE("load");
     int rc = TSR_OK;
     tsr__npy_ctx x = {.fn = "tsr_array_load", .path = path, .rank = tsr_rank()};
     header_msg h;

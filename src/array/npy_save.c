@@ -16,6 +16,7 @@
 
 #include "array/npy_io.h"
 #include "tessera/runtime.h"
+#include "tessera/perf.h"
 
 /* Rank 0: create the temporary file beside path (mode of the file it will
  * replace, if any) and write the header into it. */
@@ -160,6 +161,7 @@ static int publish(const tsr_array_t *a, const char *target, const char *tmp, si
 /* ndim 1 or 2 (checked by the callers): the header's shape; the data bytes
  * are the same (an m x 1 or 1 x n array in C order is its n values). */
 static int save(tsr_array_t *a, const char *path, int ndim) {
+    TSR_TRACE_SCOPE("save");
     int rc = TSR_OK, lrc = TSR_OK, created = 0;
     tsr__npy_ctx x = {.fn = "tsr_array_save", .path = path, .rank = tsr_rank()};
     char tmp[PATH_MAX + 64] = "", target[PATH_MAX] = "", header[256];

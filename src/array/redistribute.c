@@ -1,8 +1,10 @@
 /* Redistribution: the same values on another grid and tile size. */
 #include "array/remap.h"
 #include "tessera/runtime.h"
+#include "tessera/perf.h"
 
 int tsr_array_redistribute(tsr_array_t *a, tsr_dist_t *d, tsr_array_t **out) {
+    TSR_TRACE_SCOPE("redistribute");
     int rc = TSR_OK;
     tsr_array_t *b = NULL;
     *out = NULL;

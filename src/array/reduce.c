@@ -29,6 +29,7 @@
 #include "array/reduce_internal.h"
 #include "array/tiletask.h"
 #include "tessera/runtime.h"
+#include "tessera/perf.h"
 
 /* ---- one reduction on this rank: its groups and their trees ---- */
 
@@ -367,6 +368,7 @@ static void red_start(red *r) {
 }
 
 int tsr_array_reduce_async(tsr_array_t *a, int op, tsr_future_t **out) {
+    TSR_TRACE_SCOPE("reduce");
     int rc = TSR_OK;
     TSR_CHECK_MSG(out != NULL, TSR_ERR_INVALID, "rank %d: tsr_array_reduce_async: out is NULL",
                   tsr_rank());
@@ -397,6 +399,7 @@ fail:
 }
 
 int tsr_array_reduce_axis(tsr_array_t *a, int op, int axis, tsr_array_t **out) {
+    TSR_TRACE_SCOPE("reduce_axis");
     int rc = TSR_OK;
     tsr_array_t *res = NULL;
     TSR_CHECK_MSG(out != NULL, TSR_ERR_INVALID, "rank %d: tsr_array_reduce_axis: out is NULL",

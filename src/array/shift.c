@@ -11,6 +11,7 @@
 #include "array/remap.h"
 #include "array/tiletask.h"
 #include "tessera/runtime.h"
+#include "tessera/perf.h"
 
 typedef struct shift_fill {
     int64_t r0, r1, c0, c1; /* the rectangle the copy wrote (may be empty) */
@@ -46,6 +47,7 @@ static void inside(int64_t len, int64_t shift, int64_t *lo, int64_t *hi) {
 }
 
 int tsr_array_shift(tsr_array_t *a, int64_t di, int64_t dj, double fill, tsr_array_t **out) {
+    TSR_TRACE_SCOPE("shift");
     int rc = TSR_OK;
     tsr_array_t *b = NULL;
     shift_fill *s = NULL;

@@ -3,9 +3,11 @@
  * tiles gather pieces of up to four source tiles, often from other ranks. */
 #include "array/remap.h"
 #include "tessera/runtime.h"
+#include "tessera/perf.h"
 
 int tsr_array_slice(tsr_array_t *a, int64_t r0, int64_t r1, int64_t c0, int64_t c1,
                     tsr_array_t **out) {
+    TSR_TRACE_SCOPE("slice");
     int rc = TSR_OK;
     tsr_array_t *b = NULL;
     *out = NULL;

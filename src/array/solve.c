@@ -18,6 +18,7 @@
 #include "array/array_internal.h"
 #include "array/tiletask.h"
 #include "tessera/runtime.h"
+#include "tessera/perf.h"
 
 /* Fortran ScaLAPACK from libscalapack-openmpi. gfortran passes the length of
  * a character argument as a trailing hidden size_t; we pass it explicitly. */
@@ -127,6 +128,7 @@ fail:
 }
 
 int tsr_solve(tsr_array_t *a, tsr_array_t *b, tsr_array_t **out) {
+    TSR_TRACE_SCOPE("solve");
     int rc = TSR_OK, lrc = TSR_OK;
     tsr_array_t *lu = NULL, *x = NULL;
     int *ipiv = NULL;
@@ -196,6 +198,7 @@ static int zero_upper(const tsr__tile *t, const tsr_array_t *l, void *arg) {
 }
 
 int tsr_cholesky(tsr_array_t *a, tsr_array_t **out) {
+    TSR_TRACE_SCOPE("cholesky");
     int rc = TSR_OK;
     tsr_array_t *l = NULL;
     if (out) *out = NULL;

@@ -2,8 +2,10 @@
  * from a's tiles around (tj, ti), which on most grids live on another rank. */
 #include "array/remap.h"
 #include "tessera/runtime.h"
+#include "tessera/perf.h"
 
 int tsr_array_transpose(tsr_array_t *a, tsr_array_t **out) {
+    TSR_TRACE_SCOPE("transpose");
     int rc = TSR_OK;
     tsr_array_t *b = NULL;
     *out = NULL;
