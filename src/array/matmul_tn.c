@@ -42,7 +42,7 @@
  * stream fastest), chunks per rank at most MAX_CHUNKS, and the partials of
  * one rank at most MAX_PARTIAL doubles in all (large k x n). */
 #define CHUNK_ROWS 2048
-#define MAX_CHUNKS 64
+#define MAX_CHUNKS 32
 #define MAX_PARTIAL ((int64_t)1 << 22)
 
 typedef struct tn tn;

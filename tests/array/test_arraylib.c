@@ -40,7 +40,7 @@ static const tncase tn_cases[] = {
     {7, 5, 9, 2, 3},   {13, 4, 1, 5, 5},  {1, 1, 1, 1, 1},    {0, 3, 2, 2, 2},
     {20, 1, 3, 4, 4},  {33, 6, 1, 4, 3},  {50, 17, 11, 4, 6}, {9, 3, 4, 16, 16},
     {200, 3, 1, 7, 7}, {31, 2, 2, 3, 5},  {4100, 9, 3, 300, 300}, /* several chunks */
-    {5000, 2, 1, 8, 8}, /* more chunks than MAX_CHUNKS at 2048 rows: merged */
+    {70000, 2, 1, 8, 8}, /* more than MAX_CHUNKS chunks of 2048 rows: merged */
 };
 
 static void check_tn(const double *got, const double *A, const double *B, const tncase *c, int P,
