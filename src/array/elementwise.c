@@ -18,6 +18,11 @@
  * No replicated copy of the vector is built first: each rank holds only the
  * source tiles its own output tiles read, for as long as they run.
  *
+ * A future leaf (tsr_ex_future) is a constant whose value is read from the
+ * future when the tile task runs: the tile tasks depend on it (a failed
+ * future fails them with its message) and it fills its register block like
+ * a constant, so the result is bit-identical to tsr_ex_scalar's.
+ *
  * Results are bit-identical for any grid, tile size and thread count: every
  * element goes through the same operations in the same order (no
  * reassociation; the build does not contract a*b+c into fma). exp is our
