@@ -15,6 +15,8 @@ typedef struct app_cmd {
 
 int cmd_demo(int argc, char **argv);
 int cmd_demo_tasks(int argc, char **argv);
+int cmd_run(int argc, char **argv);   /* cmd_run.c: tessera run */
+int cmd_check(int argc, char **argv); /* cmd_run.c: tessera check */
 
 /* Parse a decimal integer option value in [lo, hi]; on error print
  * "tessera OPT: ..." and return -1. */

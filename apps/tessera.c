@@ -15,6 +15,9 @@ static const app_cmd commands[] = {
      cmd_demo},
     {"demo-tasks", "distributed Monte-Carlo pi: tasks + active messages, checked against serial",
      cmd_demo_tasks},
+    {"run", "run an array-language program (.tsl) on every rank: run PROG.tsl [--arg ...]",
+     cmd_run},
+    {"check", "parse and shape-check a .tsl program without running it (no MPI)", cmd_check},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -57,6 +57,15 @@ typedef struct tsr_lang_options {
 TSR_API int tsr_program_check(tsr_program_t *p, int nbind, const tsr_lang_binding *b, int nout,
                               const tsr_lang_output *outs);
 
+/* The part of tsr_program_check that needs no evaluation: --arg names
+ * against main's parameters (each once, all of them), the --arg files'
+ * .npy headers, and that each --out names a variable (a parameter or a
+ * variable of main's body, a top-level variable, or `result`). Errors:
+ * TSR_ERR_INVALID, TSR_ERR_IO, with messages that start "--arg NAME: " or
+ * "--out NAME: " (a command-line mistake rather than the program's). */
+TSR_API int tsr_program_check_args(tsr_program_t *p, int nbind, const tsr_lang_binding *b,
+                                   int nout, const tsr_lang_output *outs);
+
 /* Collective. Checks as tsr_program_check does, then runs top-level forms
  * and then main, then saves the outputs (each through a temporary file and
  * a rename). opts may be NULL. Runtime failures (singular matrix, file

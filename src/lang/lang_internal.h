@@ -167,6 +167,10 @@ int tsr__val_array(int ndim, int64_t m, int64_t n, tsr_array_t *a, bool is_row, 
 /* A number known later: takes the caller's reference on f, whose value is a
  * const double * (as tsr_array_reduce_async gives). kind: NUM or BOOL. */
 int tsr__val_pending(int kind, tsr_future_t *f, tsr__val *out);
+/* (transpose a) as a value: a lazy transpose of a 2-D array (tof set, no
+ * handle until tsr__arr_get needs one; the transpose of a lazy transpose
+ * is the original), a 1-D array itself. Check mode: the swapped shape. */
+int tsr__val_transpose(tsr__val a, tsr__val *out);
 /* In check mode: a number (or boolean) nobody knows yet. */
 static inline tsr__val tsr__unknown(int kind) {
     return (tsr__val){.kind = (uint8_t)kind, .state = TSR__NUM_UNKNOWN};

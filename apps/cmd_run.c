@@ -1,0 +1,330 @@
+/* tessera run / tessera check: run an array-language (.tsl) program on every
+ * rank, or check it without running.
+ *
+ * Everything that needs no MPI happens before tsr_init, on every rank alike:
+ * the command line, parsing, the --arg/--out names and file headers, and the
+ * shape check. So a mistake is reported (with the same text on every rank)
+ * before any rank starts MPI, and `tessera check` never starts it. */
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "tessera.h"
+
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_PROGRAM = 3 };
+
+typedef struct run_opts {
+    const char *prog;
+    tsr_lang_binding *binds;
+    int nbind;
+    tsr_lang_output *outs;
+    int nout;
+    const char *threads, *trace;
+    tsr_lang_options lang;
+    int quiet;
+} run_opts;
+
+static void usage_run(FILE *f, const char *cmd) {
+    if (!strcmp(cmd, "check")) {
+        fprintf(f,
+                "usage: tessera check PROG.tsl [--arg NAME=FILE.npy | NAME=NUMBER ...]\n"
+                "                     [--out NAME=FILE.npy ...]\n"
+                "  Parse PROG.tsl, resolve its names and check every builtin's shapes, using\n"
+                "  only the headers of the --arg files; runs nothing and needs no MPI.\n"
+                "  Options are those of 'tessera run' (see 'tessera run --help'); the run-only\n"
+                "  ones (--threads, --trace, --grid, --tile, --quiet) are accepted and ignored.\n"
+                "Exit status: 0 the program checks, 2 bad command line or --arg file,\n"
+                "  3 program error (syntax, name, arity, type, shape), with FILE:LINE:COL.\n");
+        return;
+    }
+    fprintf(f,
+        "usage: mpirun -np N tessera run PROG.tsl [--arg NAME=FILE.npy | NAME=NUMBER ...]\n"
+        "           [--out NAME=FILE.npy ...] [--threads N] [--trace FILE] [--grid PxQ]\n"
+        "           [--tile T] [--quiet]\n"
+        "  Run a Tessera array-language program (docs/language.md) on every rank.\n"
+        "  Top-level forms run in order; then main, if the program defines it, is\n"
+        "  called with the --arg values; what it returns is main's result.\n"
+        "\n"
+        "  --arg NAME=FILE.npy   bind main's parameter NAME to the array in FILE.npy\n"
+        "                        (1-D files give 1-D arrays, 2-D give 2-D, 0-D a number);\n"
+        "                        every rank reads its own tiles (a shared file system)\n"
+        "  --arg NAME=NUMBER     bind it to a number (e.g. 0.5, 100, 1e-3)\n"
+        "                        Every parameter of main needs exactly one --arg.\n"
+        "  --out NAME=FILE.npy   after main returns, save main's variable NAME (as it is\n"
+        "                        then), else the top-level variable NAME, else for\n"
+        "                        NAME=result main's value; arrays as float64 .npy (1-D as\n"
+        "                        shape (n,)), numbers as 0-D .npy; through a temporary\n"
+        "                        file and a rename\n"
+        "  --threads N           worker threads per rank (sets TSR_THREADS)\n"
+        "  --trace FILE          write a Chrome trace of the run to FILE (sets TSR_TRACE;\n"
+        "                        open it in ui.perfetto.dev)\n"
+        "  --grid PxQ            process grid of the program's arrays (P*Q = ranks;\n"
+        "                        default Nx1: rows spread over the ranks)\n"
+        "  --tile T              square tiles T x T (default 256)\n"
+        "  --quiet               no progress line for long loops (otherwise shown on\n"
+        "                        rank 0's stderr when it is a terminal, at most once a\n"
+        "                        second: '[tessera] PROG.tsl:12 for: iteration 40/100')\n"
+        "  --help                this text\n"
+        "\n"
+        "  Before any array work, the program is parsed and shape-checked as 'tessera\n"
+        "  check' does. If main returns a number, boolean or string, rank 0 prints it\n"
+        "  on stdout. Errors go to stderr on every rank as FILE:LINE:COL: MESSAGE (ranks\n"
+        "  other than 0 add ' [rank R]'); mistakes found before running are reported\n"
+        "  before MPI starts.\n"
+        "\n"
+        "Exit status: 0 success; 1 runtime error (a builtin failed while running:\n"
+        "  singular matrix, unreadable file, ...); 2 bad command line, unreadable\n"
+        "  program or --arg file, --arg/--out names main does not have; 3 program\n"
+        "  error found before running (syntax, name, arity, type, shape).\n"
+        "\n"
+        "Environment: TSR_THREADS (worker threads), TSR_PROGRESS=poll|thread, TSR_PIN,\n"
+        "  TSR_LOG, TSR_EAGER_LIMIT, TSR_TRACE (as --trace), TSR_LANG_STATS=1 (print how\n"
+        "  many array values were alive at most, a check for leaks).\n");
+}
+
+/* The rank before MPI is up, from the launcher's environment (Open MPI,
+ * MPICH/PMI, Slurm), so messages printed before tsr_init carry it too. */
+static int env_rank(void) {
+    const char *vars[] = {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v) return atoi(v);
+    }
+    return 0;
+}
+
+/* MESSAGE on rank 0, MESSAGE [rank R] elsewhere. */
+static void report(int rank, const char *msg) {
+    if (rank == 0)
+        fprintf(stderr, "%s\n", msg);
+    else
+        fprintf(stderr, "%s [rank %d]\n", msg, rank);
+}
+
+static void report_cmd(int rank, const char *cmd, const char *msg) {
+    char buf[2048];
+    snprintf(buf, sizeof buf, "tessera %s: %s", cmd, msg);
+    report(rank, buf);
+}
+
+static int parse_number(const char *s, double *x) {
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || errno == ERANGE || !isfinite(v)) return -1;
+    *x = v;
+    return 0;
+}
+
+/* NAME=VALUE into name and value (pointers into a copy kept by the opts). */
+static int split_assign(const char *cmd, const char *opt, const char *s, char **name,
+                        char **value, int rank) {
+    char msg[512];
+    const char *eq = s ? strchr(s, '=') : NULL;
+    if (!s || !eq || eq == s || !eq[1]) {
+        snprintf(msg, sizeof msg, "%s needs NAME=%s, got '%s'", opt,
+                 !strcmp(opt, "--out") ? "FILE.npy" : "FILE.npy or NAME=NUMBER",
+                 s ? s : "(nothing)");
+        report_cmd(rank, cmd, msg);
+        return -1;
+    }
+    *name = strndup(s, (size_t)(eq - s));
+    *value = strdup(eq + 1);
+    return *name && *value ? 0 : -1;
+}
+
+static void free_opts(run_opts *o) {
+    for (int i = 0; i < o->nbind; i++) {
+        free((char *)o->binds[i].name);
+        free((char *)o->binds[i].npy_path);
+    }
+    for (int i = 0; i < o->nout; i++) {
+        free((char *)o->outs[i].name);
+        free((char *)o->outs[i].npy_path);
+    }
+    free(o->binds);
+    free(o->outs);
+}
+
+/* Returns -1 to go on, else the exit status. */
+static int parse(const char *cmd, int argc, char **argv, run_opts *o, int rank) {
+    *o = (run_opts){0};
+    char msg[512];
+    o->binds = calloc((size_t)argc, sizeof *o->binds);
+    o->outs = calloc((size_t)argc, sizeof *o->outs);
+    if (!o->binds || !o->outs) return EXIT_RUNTIME;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = NULL;
+        char opt[64];
+        /* --opt=value and --opt value */
+        const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
+        if (eq && (size_t)(eq - a) < sizeof opt) {
+            snprintf(opt, sizeof opt, "%.*s", (int)(eq - a), a);
+            v = eq + 1;
+        } else {
+            snprintf(opt, sizeof opt, "%s", a);
+        }
+        bool takes = !strcmp(opt, "--arg") || !strcmp(opt, "--out") ||
+                     !strcmp(opt, "--threads") || !strcmp(opt, "--trace") ||
+                     !strcmp(opt, "--grid") || !strcmp(opt, "--tile");
+        if (takes && !v) {
+            if (i + 1 >= argc) {
+                snprintf(msg, sizeof msg, "%s needs a value; see 'tessera %s --help'", opt, cmd);
+                report_cmd(rank, cmd, msg);
+                return EXIT_USAGE;
+            }
+            v = argv[++i];
+        }
+        if (!strcmp(opt, "--help") || !strcmp(opt, "-h")) {
+            usage_run(stdout, cmd);
+            return EXIT_OK;
+        } else if (!strcmp(opt, "--quiet") || !strcmp(opt, "-q")) {
+            o->quiet = 1;
+        } else if (!strcmp(opt, "--arg")) {
+            char *name, *value;
+            if (split_assign(cmd, "--arg", v, &name, &value, rank)) return EXIT_USAGE;
+            tsr_lang_binding *b = &o->binds[o->nbind++];
+            b->name = name;
+            if (parse_number(value, &b->number) == 0) {
+                free(value);
+            } else if (!strcmp(value, "true") || !strcmp(value, "false")) {
+                b->number = !strcmp(value, "true");
+                free(value);
+            } else {
+                b->npy_path = value;
+            }
+        } else if (!strcmp(opt, "--out")) {
+            char *name, *value;
+            if (split_assign(cmd, "--out", v, &name, &value, rank)) return EXIT_USAGE;
+            o->outs[o->nout++] = (tsr_lang_output){.name = name, .npy_path = value};
+        } else if (!strcmp(opt, "--threads")) {
+            long n;
+            if (app_parse_long(cmd, "--threads", v, 1, 4096, &n)) return EXIT_USAGE;
+            o->threads = v;
+        } else if (!strcmp(opt, "--trace")) {
+            if (!*v) {
+                report_cmd(rank, cmd, "--trace needs a file name");
+                return EXIT_USAGE;
+            }
+            o->trace = v;
+        } else if (!strcmp(opt, "--grid")) {
+            int P = 0, Q = 0, used = 0;
+            if (sscanf(v, "%dx%d%n", &P, &Q, &used) != 2 || v[used] != '\0' || P < 1 || Q < 1) {
+                snprintf(msg, sizeof msg, "--grid needs PxQ (e.g. 2x1), got '%s'", v);
+                report_cmd(rank, cmd, msg);
+                return EXIT_USAGE;
+            }
+            o->lang.P = P;
+            o->lang.Q = Q;
+        } else if (!strcmp(opt, "--tile")) {
+            long t;
+            if (app_parse_long(cmd, "--tile", v, 1, 1L << 20, &t)) return EXIT_USAGE;
+            o->lang.tile = t;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            snprintf(msg, sizeof msg, "unknown option '%s'; see 'tessera %s --help'", a, cmd);
+            report_cmd(rank, cmd, msg);
+            return EXIT_USAGE;
+        } else if (!o->prog) {
+            o->prog = a;
+        } else {
+            snprintf(msg, sizeof msg,
+                     "one program at a time: got '%s' after '%s' (arguments are --arg NAME=...)",
+                     a, o->prog);
+            report_cmd(rank, cmd, msg);
+            return EXIT_USAGE;
+        }
+    }
+    if (!o->prog) {
+        snprintf(msg, sizeof msg, "which program? usage: tessera %s PROG.tsl [options]; "
+                 "see 'tessera %s --help'", cmd, cmd);
+        report_cmd(rank, cmd, msg);
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
+/* Parse, --arg/--out names, shape check: no MPI. Returns -1 to go on. */
+static int prepare(const run_opts *o, tsr_program_t **p, int rank) {
+    int rc = tsr_program_parse(o->prog, NULL, p);
+    if (rc != TSR_OK) {
+        report(rank, tsr_error_message());
+        return rc == TSR_ERR_IO ? EXIT_USAGE : EXIT_PROGRAM;
+    }
+    rc = tsr_program_check_args(*p, o->nbind, o->binds, o->nout, o->outs);
+    if (rc != TSR_OK) {
+        report(rank, tsr_error_message());
+        return EXIT_USAGE;
+    }
+    rc = tsr_program_check(*p, o->nbind, o->binds, o->nout, o->outs);
+    if (rc != TSR_OK) {
+        report(rank, tsr_error_message());
+        return EXIT_PROGRAM;
+    }
+    return -1;
+}
+
+static int run_or_check(const char *cmd, int argc, char **argv) {
+    run_opts o;
+    tsr_program_t *p = NULL;
+    int rank = env_rank();
+    int st = parse(cmd, argc, argv, &o, rank);
+    if (st < 0) st = prepare(&o, &p, rank);
+    if (st >= 0 || !strcmp(cmd, "check")) {
+        tsr_program_free(&p);
+        free_opts(&o);
+        return st >= 0 ? st : EXIT_OK;
+    }
+
+    if (o.threads) setenv("TSR_THREADS", o.threads, 1);
+    if (o.trace) setenv("TSR_TRACE", o.trace, 1);
+    int rc = tsr_init(&argc, &argv);
+    if (rc != TSR_OK) {
+        char msg[1200];
+        snprintf(msg, sizeof msg, "starting the runtime failed: %s", tsr_error_message());
+        report_cmd(rank, cmd, msg);
+        tsr_program_free(&p);
+        free_opts(&o);
+        return EXIT_RUNTIME;
+    }
+    rank = tsr_rank();
+    if (o.lang.P > 0 && o.lang.P * o.lang.Q != tsr_nranks()) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "--grid %dx%d needs %d ranks, this job has %d", o.lang.P,
+                 o.lang.Q, o.lang.P * o.lang.Q, tsr_nranks());
+        report_cmd(rank, cmd, msg);
+        tsr_program_free(&p);
+        free_opts(&o);
+        tsr_finalize();
+        return EXIT_USAGE;
+    }
+    o.lang.progress = !o.quiet && isatty(STDERR_FILENO);
+    char *result = NULL;
+    rc = tsr_program_run(p, o.nbind, o.binds, o.nout, o.outs, &o.lang, &result);
+    if (rc != TSR_OK) {
+        report(rank, tsr_error_message());
+        st = EXIT_RUNTIME;
+    } else {
+        st = EXIT_OK;
+        if (result && rank == 0) {
+            printf("%s\n", result);
+            fflush(stdout);
+        }
+    }
+    free(result);
+    tsr_program_free(&p);
+    free_opts(&o);
+    rc = tsr_finalize();
+    if (rc != TSR_OK && st == EXIT_OK) {
+        report_cmd(rank, cmd, tsr_error_message());
+        st = EXIT_RUNTIME;
+    }
+    return st;
+}
+
+int cmd_run(int argc, char **argv) { return run_or_check("run", argc, argv); }
+int cmd_check(int argc, char **argv) { return run_or_check("check", argc, argv); }
