@@ -8,6 +8,22 @@
 /* Largest size and seed accepted: doubles hold integers exactly up to 2^53. */
 #define MAX_INT53 ((int64_t)1 << 53)
 
+/* Argument k as an integer >= 0 ("size" or "seed" in the message), or
+ * unknown (-1) in check mode. */
+static int int_arg(tsr__ctx *cx, tsr__val *argv, int k, const char *what, int64_t *x) {
+    bool known = true;
+    int rc = tsr__arg_int(cx, argv, k, -MAX_INT53, MAX_INT53, x, &known);
+    if (rc != TSR_OK) return rc;
+    if (!known) {
+        *x = -1;
+        return TSR_OK;
+    }
+    if (*x < 0)
+        return tsr__err(cx, TSR_ERR_INVALID, "argument %d must be a %s >= 0, got %lld", k + 1,
+                        what, (long long)*x);
+    return TSR_OK;
+}
+
 /* One list item as a size: a known integer >= 0, or unknown in check mode. */
 static int list_size(tsr__ctx *cx, const tsr__list *l, int k, int64_t *x) {
     int rc = TSR_OK;
@@ -40,7 +56,6 @@ done:
  * *ndim 1 or 2; unknown sizes are -1. */
 static int get_shape(tsr__ctx *cx, int nsize, tsr__val *argv, int *ndim, int64_t *m, int64_t *n) {
     int rc;
-    bool known;
     *n = 1;
     if (nsize == 1 && argv[0].kind == TSR__V_LIST) {
         const tsr__list *l = (const tsr__list *)argv[0].obj;
@@ -55,9 +70,7 @@ static int get_shape(tsr__ctx *cx, int nsize, tsr__val *argv, int *ndim, int64_t
     *ndim = nsize;
     for (int k = 0; k < nsize; k++) {
         int64_t x = -1;
-        rc = tsr__arg_int(cx, argv, k, 0, MAX_INT53, &x, &known);
-        if (rc != TSR_OK) return rc;
-        if (!known) x = -1;
+        if ((rc = int_arg(cx, argv, k, "size", &x)) != TSR_OK) return rc;
         if (k == 0)
             *m = x;
         else
@@ -164,13 +177,12 @@ static int b_arange(tsr__ctx *cx, int argc, tsr__val *argv, tsr__val *out) {
 static int b_linspace(tsr__ctx *cx, int argc, tsr__val *argv, tsr__val *out) {
     (void)argc;
     double start, stop;
-    bool k0, k1, k2;
+    bool k0, k1;
     int64_t n = -1;
     int rc = num_arg(cx, argv, 0, &start, &k0);
     if (rc == TSR_OK) rc = num_arg(cx, argv, 1, &stop, &k1);
-    if (rc == TSR_OK) rc = tsr__arg_int(cx, argv, 2, 0, MAX_INT53, &n, &k2);
+    if (rc == TSR_OK) rc = int_arg(cx, argv, 2, "size", &n);
     if (rc != TSR_OK) return rc;
-    if (!k2) n = -1;
     if (cx->check) return tsr__val_array(1, n, 1, NULL, false, out);
     tsr_array_t *a = NULL;
     rc = tsr_array_linspace(cx->dist, start, stop, n, &a);
@@ -181,10 +193,8 @@ static int b_linspace(tsr__ctx *cx, int argc, tsr__val *argv, tsr__val *out) {
 static int b_identity(tsr__ctx *cx, int argc, tsr__val *argv, tsr__val *out) {
     (void)argc;
     int64_t n = -1;
-    bool known;
-    int rc = tsr__arg_int(cx, argv, 0, 0, MAX_INT53, &n, &known);
+    int rc = int_arg(cx, argv, 0, "size", &n);
     if (rc != TSR_OK) return rc;
-    if (!known) n = -1;
     if (cx->check) return tsr__val_array(2, n, n, NULL, false, out);
     tsr_array_t *a = NULL;
     rc = tsr_array_identity(cx->dist, n, &a);
@@ -196,9 +206,8 @@ static int b_identity(tsr__ctx *cx, int argc, tsr__val *argv, tsr__val *out) {
 static int random_like(tsr__ctx *cx, int argc, tsr__val *argv, tsr__val *out, bool normal) {
     int ndim, rc;
     int64_t m, n, seed = 0;
-    bool known;
     if ((rc = get_shape(cx, argc - 1, argv, &ndim, &m, &n)) != TSR_OK) return rc;
-    if ((rc = tsr__arg_int(cx, argv, argc - 1, 0, MAX_INT53, &seed, &known)) != TSR_OK) return rc;
+    if ((rc = int_arg(cx, argv, argc - 1, "seed", &seed)) != TSR_OK) return rc;
     if (cx->check) return tsr__val_array(ndim, m, n, NULL, false, out);
     tsr_array_t *a = NULL;
     if (normal)

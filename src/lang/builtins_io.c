@@ -7,9 +7,11 @@
  * has at most 1000 elements, else its corners (3 per axis end, like numpy's
  * summary), gathered on rank 0 and broadcast so every rank makes the same
  * text. */
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "lang/builtins_misc.h"
 #include "array/array_internal.h"
@@ -331,7 +333,14 @@ static int b_load(tsr__ctx *cx, int argc, tsr__val *argv, tsr__val *out) {
     }
     /* The collective load first: its errors are agreed on every rank. */
     tsr_array_t *a = NULL;
-    if ((rc = tsr_array_load(cx->dist, path, &a)) != TSR_OK) return tsr__misc_fail(cx, rc);
+    if ((rc = tsr_array_load(cx->dist, path, &a)) != TSR_OK) {
+        /* The commonest case in the plain words of the shell: "PATH: No
+         * such file or directory". */
+        struct stat st;
+        if (rc == TSR_ERR_IO && stat(path, &st) != 0 && errno == ENOENT)
+            return tsr__err(cx, rc, "%s: %s", path, strerror(ENOENT));
+        return tsr__misc_fail(cx, rc);
+    }
     if ((rc = tsr_npy_info(path, &ndim, &m, &n)) != TSR_OK) {
         tsr_array_free(&a);
         return tsr__misc_fail(cx, rc);
