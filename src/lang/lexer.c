@@ -7,7 +7,7 @@
  * like a number (a digit, or a sign or '.' before a digit) but is not one is
  * an error, so `1e400` and `2x` are caught here rather than reported later
  * as unknown names. `true`/`false` are booleans; anything else is a symbol
- * (`-`, `->x`, `set!`). */
+ * (`-`, `->x`, `set!`). A UTF-8 byte-order mark at the start is skipped. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -18,6 +18,9 @@
 
 void tsr__lex_init(tsr__lexer *lx, const char *file, const char *text) {
     lx->file = file;
+    /* Editors on Windows may start a UTF-8 file with a byte-order mark; it
+     * is not part of the program (and columns start after it). */
+    if (!strncmp(text, "\xEF\xBB\xBF", 3)) text += 3;
     lx->p = text;
     lx->line = 1;
     lx->col = 1;

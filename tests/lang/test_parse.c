@@ -178,6 +178,10 @@ static void test_positions(void) {
     expect_loc(t->kids[1]->kids[1], 3, 4);
     ASSERT_TRUE(!strcmp(t->kids[1]->kids[1]->text, "x\r\ny")); /* strings keep bytes */
     tsr__node_free(t);
+    t = parse_ok("\xEF\xBB\xBF(a b)");
+    expect_loc(t->kids[0], 1, 1);
+    expect_loc(t->kids[0]->kids[1], 1, 4);
+    tsr__node_free(t);
     expect_error("(a\r\n\r\n  b))", INVALID, "t.tsl:3:5: unexpected ')' (no '(' is open here)");
 }
 
@@ -474,6 +478,41 @@ static void test_builtins(void) {
     expect_error("(dot 1)", INVALID, "t.tsl:1:1: dot takes 2 arguments, got 1: (dot a b)");
 }
 
+/* Random token soup: parsing and resolving never crash, and every failure
+ * names a place in the file. */
+static void test_soup(void) {
+    static const char *const pieces[] = {
+        "(", "(", "(", ")", ")", ")", " ", "\n", "\r\n", "\t", ";c\n", "define", "set!", "let",
+        "for", "while", "if", "and", "or", "block", "x", "y", "f", "main", "1", "-2.5", "1e999",
+        "2x", "\"s\"", "\"\\n\"", "\"\\q\"", "\"", "true", "zeros", "sum", "+", "dot", "()",
+    };
+    enum { NP = sizeof pieces / sizeof pieces[0] };
+    uint64_t seed = 88172645463325252ull;
+    char src[512];
+    for (int iter = 0; iter < 3000; iter++) {
+        size_t len = 0;
+        int n = 1 + (int)(seed % 40);
+        for (int i = 0; i < n; i++) {
+            seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+            const char *p = pieces[seed % NP];
+            size_t pl = strlen(p);
+            if (len + pl + 2 >= sizeof src) break;
+            memcpy(src + len, p, pl);
+            len += pl;
+            src[len++] = ' ';
+        }
+        src[len] = '\0';
+        tsr__node *top = NULL;
+        int rc = tsr__parse(FILE_NAME, src, &top);
+        if (rc == TSR_OK) {
+            rc = tsr__resolve(top);
+            tsr__node_free(top);
+        }
+        if (rc != TSR_OK && strncmp(tsr_error_message(), "t.tsl:", 6))
+            TEST_FAIL("<<%.200s>>: message without a place: %.300s", src, tsr_error_message());
+    }
+}
+
 int main(void) {
     test_atoms();
     test_strings();
@@ -484,6 +523,7 @@ int main(void) {
     test_name_errors();
     test_form_errors();
     test_did_you_mean();
+    test_soup();
     test_builtins();
     printf("lang parse: ok\n");
     return 0;
