@@ -203,6 +203,10 @@ static int b_solve(tsr__ctx *cx, int argc, tsr__val *argv, tsr__val *out) {
     if ((rc = (b->ndim == 1 ? tsr__arr_col(cx, b, &hb) : tsr__arr_get(cx, b, &hb))) != TSR_OK)
         return rc;
     rc = tsr_solve(ha, hb, &x);
+    const char *sing = rc == TSR_ERR_RUNTIME ? strstr(tsr_error_message(), "(k=") : NULL;
+    int k;
+    if (sing && sscanf(sing, "(k=%d)", &k) == 1) /* the pivot by number, as the language says it */
+        return tsr__err(cx, rc, "matrix is singular: U(%d,%d) is exactly zero (k=%d)", k, k, k);
     return wrap(cx, rc, b->ndim, x, out);
 }
 
