@@ -229,6 +229,8 @@ def main():
     ap.add_argument('--mutate', default='')
     ap.add_argument('--expect-mismatch', action='store_true')
     args = ap.parse_args()
+    args.tessera = os.path.abspath(args.tessera)
+    args.mpirun = os.path.abspath(args.mpirun)
     inputs = make_inputs()
     files = sorted(glob.glob(os.path.join(HERE, '*.tsl')))
     if args.only:
