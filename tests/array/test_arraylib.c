@@ -260,8 +260,9 @@ static void run_shift_empty(void) {
     tsr_array_shape(s, &m, &n);
     ASSERT_EQ(m, 0);
     ASSERT_EQ(n, 3);
-    ASSERT_STATUS(tsr_array_shift(NULL, 1, 1, 1.0, &s), TSR_ERR_INVALID);
     tsr_array_free(&s);
+    ASSERT_STATUS(tsr_array_shift(NULL, 1, 1, 1.0, &s), TSR_ERR_INVALID);
+    ASSERT_TRUE(s == NULL);
     tsr_array_free(&a);
     ASSERT_OK(tsr_fence());
     tsr_dist_free(&d);
@@ -284,7 +285,9 @@ static void run_future(int P, int Q) {
     tsr_array_t *x, *y, *r1, *r2;
     ASSERT_OK(tsr_array_scatter(d, m, n, rank == 0 ? X : NULL, 0, &x));
     /* y is pending when its sum is asked for; the sum is pending at eval. */
-    ASSERT_OK(tsr_array_eval(tsr_ex_unary(TSR_EXP, tsr_ex_array(x)), &y));
+    tsr_expr_t *ey = tsr_ex_unary(TSR_EXP, tsr_ex_array(x));
+    ASSERT_OK(tsr_array_eval(ey, &y));
+    tsr_ex_free(&ey);
     tsr_future_t *f;
     ASSERT_OK(tsr_array_reduce_async(y, TSR_SUM, &f));
     /* x * sum(y) - sum(y) / 3 (one leaf used twice), tree and f freed now. */
