@@ -1,9 +1,10 @@
 """Shared driver for the app tests (tests/lang/apps/test_*.py).
 
-Each test makes its data with a seeded numpy generator, runs one of
-apps/*.tsl with `tessera run` under scripts/mpirun-tsr at the given rank
-count, loads what the app saved (--out) and printed, and compares with a
-numpy (and scikit-learn) reference computed here. Any disagreement raises
+Each test makes its data with a seeded numpy generator, checks one of
+apps/*.tsl with `tessera check` (it must pass), runs it with `tessera run`
+under scripts/mpirun-tsr at the given rank count, loads what the app saved
+(--out) and printed, and compares with a numpy (and scikit-learn) reference
+computed here. Any disagreement raises
 Mismatch: the test prints "MISMATCH: ..." and exits 1.
 
 Command line (every test):
@@ -50,18 +51,28 @@ class Ctx:
         """Run the app with --arg name=file for arrays (dict name -> array,
         saved here) and name=number for numbers, --out name for each of
         outs; returns (stdout, {name: loaded array})."""
+        binds = []
+        for name, a in arrays.items():
+            binds += ['--arg', '%s=%s' % (name, self.save(name, a))]
+        for name, x in numbers.items():
+            binds += ['--arg', '%s=%r' % (name, x)]
+        for name in outs:
+            binds += ['--out', '%s=%s' % (name, self.path('out_' + name + '.npy'))]
+        # First the static check alone (no MPI): the app must pass it.
+        cmd = [self.args.tessera, 'check', self.args.app_file] + binds
+        print('+', ' '.join(cmd), flush=True)
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              universal_newlines=True, timeout=60)
+        sys.stdout.write(proc.stdout)
+        if proc.returncode != 0:
+            raise RuntimeError('tessera check failed with exit status %d' % proc.returncode)
         cmd = [self.args.mpirun, '-np', str(self.args.np), self.args.tessera, 'run',
                self.args.app_file, '--quiet']
         if self.args.tile:
             cmd += ['--tile', str(self.args.tile)]
         if self.args.grid:
             cmd += ['--grid', self.args.grid]
-        for name, a in arrays.items():
-            cmd += ['--arg', '%s=%s' % (name, self.save(name, a))]
-        for name, x in numbers.items():
-            cmd += ['--arg', '%s=%r' % (name, x)]
-        for name in outs:
-            cmd += ['--out', '%s=%s' % (name, self.path('out_' + name + '.npy'))]
+        cmd += binds
         print('+', ' '.join(cmd), flush=True)
         t0 = time.time()
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
