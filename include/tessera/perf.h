@@ -8,15 +8,19 @@
  * (ui.perfetto.dev) and chrome://tracing.
  *
  * What is recorded while tracing is on:
- *   - every scheduler task: a complete event ("ph":"X") on the worker that
- *     ran it, named by the label that was current on the spawning thread
- *     (tsr_trace_label; array operations label theirs "matmul", "eval", ...;
- *     unlabelled tasks are "task"), cat "task", args.site = the site that
- *     was current when it was spawned (tsr_trace_site), if any;
+ *   - every job task (tsr_async, tsr_then, tsr_when_all: every task of the
+ *     array layer and the language): a complete event ("ph":"X") on the
+ *     worker that ran it, named by the label that was current on the thread
+ *     that made it (tsr_trace_label; array operations label theirs "matmul",
+ *     "eval", ...; unlabelled ones are "async", "then" or "when_all"), cat
+ *     "task", args.site = the site current then (tsr_trace_site), if any.
+ *     Bare tsr_spawn tasks are not recorded: the scheduler's run loop has
+ *     no tracing branch, so empty tasks cost what they did;
  *   - spans from the caller (tsr_trace_span_begin/end, tsr_trace_event);
  *   - active messages: "send" instants (cat "am", args peer, bytes) on the
  *     sending thread and "recv" complete events around each handler.
- * When tracing is off the cost is one predictable branch per task.
+ * When tracing is off the cost is one predictable branch per job and per
+ * message, and two thread-local loads when a job is made.
  *
  * Memory is bounded: each thread keeps at most TSR_TRACE_EVENTS events
  * (default 1048576, 56 bytes each, allocated as needed in chunks); later
@@ -52,9 +56,10 @@ TSR_API int tsr_trace_close(void);
 TSR_API int tsr_trace_on(void);
 
 /* Set the calling thread's current task label and return the previous one.
- * Tasks spawned by this thread (tsr_spawn's jobs, tsr_async, tsr_then, and
- * everything built on them) take the label current at spawn time; a running
- * traced task's label is current inside it, so what it spawns inherits it.
+ * Jobs made by this thread (tsr_async, tsr_then, tsr_when_all and
+ * everything built on them) take the label current when they are made; a
+ * running traced job's label is current inside it, so what it makes
+ * inherits it.
  * label must stay valid until the trace is written: a string literal or a
  * tsr_trace_intern result. NULL clears it. Cheap (one thread-local store),
  * so callers set labels whether tracing is on or not. */

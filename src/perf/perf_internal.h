@@ -18,8 +18,8 @@
 #endif
 
 /* Label and site current on this thread (tsr_trace_label/site). Read by
- * tsr_async & co. at spawn time, traced or not: two loads from static TLS
- * (initial-exec: no __tls_get_addr call) and no branch. */
+ * tsr_async & co. when they make a job, traced or not: two loads from
+ * static TLS (initial-exec: no __tls_get_addr call) and no branch. */
 typedef struct tsr__trace_ctx {
     const char *label;
     const char *site;
@@ -33,9 +33,10 @@ static inline int tsr__trace_enabled(void) {
     return __builtin_expect(atomic_load_explicit(&tsr__trace_active, memory_order_relaxed), 0);
 }
 
-/* Traced path of running one scheduler task: runs fn(arg) between two clock
- * reads with the task's label and site current, then records it. */
-void tsr__trace_task(tsr_task_fn fn, void *arg);
+/* Traced path of running one job (tsr_async/then/when_all task): runs
+ * fn(arg) between two clock reads with label and site current on this
+ * thread (so what it spawns inherits them), then records it. */
+void tsr__trace_task(tsr_task_fn fn, void *arg, const char *label, const char *site);
 
 /* Message events (the message engine calls these only when enabled). */
 void tsr__trace_send(int peer, uint64_t bytes);

@@ -14,7 +14,6 @@
 #include "base/internal.h"
 #include "perf/perf_internal.h"
 #include "runtime/runtime_internal.h"
-#include "sched/sched_internal.h"
 #include "tessera/am.h"
 #include "tessera/runtime.h"
 
@@ -115,20 +114,17 @@ static void record(uint32_t type, const char *name, const char *cat, const char 
 
 /* ---- the traced paths ------------------------------------------------- */
 
-void tsr__trace_task(tsr_task_fn fn, void *arg) {
-    /* Read before running: fn may free arg (a job record). */
-    tsr__trace_ctx ctx = {NULL, NULL};
-    tsr__sched_task_context(fn, arg, &ctx.label, &ctx.site);
+void tsr__trace_task(tsr_task_fn fn, void *arg, const char *label, const char *site) {
     tsr__trace_ctx prev = tsr__trace_tls;
-    tsr__trace_tls = ctx;
+    tsr__trace_tls.label = label;
+    tsr__trace_tls.site = site;
     uint64_t t0 = tsr_time_ns();
     fn(arg);
     uint64_t t1 = tsr_time_ns();
     tsr__trace_tls = prev;
     /* Tracing may have stopped while the task ran: then the session's
      * buffers are being written and this event is not wanted. */
-    if (tsr__trace_enabled())
-        record(TSR__EV_COMPLETE, ctx.label ? ctx.label : "task", "task", ctx.site, t0, t1, -1, 0);
+    if (tsr__trace_enabled()) record(TSR__EV_COMPLETE, label, "task", site, t0, t1, -1, 0);
 }
 
 void tsr__trace_send(int peer, uint64_t bytes) {

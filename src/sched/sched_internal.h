@@ -16,11 +16,6 @@ void tsr__sched_set_idle_hook(tsr__idle_hook_fn hook);
  * worker 0, pinned to one core that the helper would then share with it. */
 void tsr__sched_unpin_helper_thread(void);
 
-/* The trace label and site a task was spawned under (perf layer): a
- * tsr_async/tsr_then/tsr_when_all job's, captured at spawn; NULL for plain
- * tsr_spawn tasks. Call before the task runs (it may free arg). */
-void tsr__sched_task_context(tsr_task_fn fn, void *arg, const char **label, const char **site);
-
 /* Wake sleeping workers (e.g. after a message arrived for them). */
 void tsr__sched_wake_all(void);
 

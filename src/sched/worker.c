@@ -11,7 +11,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "perf/perf_internal.h"
 #include "sched/sched_private.h"
 #include "sched/topology.h"
 
@@ -175,11 +174,7 @@ static inline int find_work(tsr__worker *w, tsr__task *out, unsigned idle) {
 
 static inline void run_task(tsr__worker *w, tsr__task t) {
     w->depth++;
-    /* The whole cost of tracing when it is off: this predictable branch. */
-    if (tsr__trace_enabled())
-        tsr__trace_task(t.fn, t.arg);
-    else
-        t.fn(t.arg);
+    t.fn(t.arg);
     w->depth--;
     /* After the body: everything it spawned is already counted, so a
      * reader that sees this increment also sees those spawns. */

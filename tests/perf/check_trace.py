@@ -82,14 +82,18 @@ def check_work(t, np, n):
         mine = [e for e in ev if e["pid"] == r and e["ph"] in ("X", "i")]
         tasks = [e for e in mine if e.get("cat") == "task"]
         labelled = [e for e in tasks if e["name"] == "test-label"]
-        if len(labelled) != n:
-            fail("rank %d: %d task events labelled test-label, expected %d" % (r, len(labelled), n))
+        # n jobs made in the scope + n/2 children they made (inherited)
+        if len(labelled) != n + n // 2:
+            fail("rank %d: %d task events labelled test-label, expected %d" %
+                 (r, len(labelled), n + n // 2))
         if any(e.get("args", {}).get("site") != "test_trace.c:1 work" for e in labelled):
             fail("rank %d: a labelled task without its site: %r" % (r, labelled[:2]))
-        plain = [e for e in tasks if e["name"] == "task"]
-        # n plain tasks, n/2 children, the message handler's task
-        if len(plain) < n + n // 2:
-            fail("rank %d: %d plain task events, expected >= %d" % (r, len(plain), n + n // 2))
+        plain = [e for e in tasks if e["name"] == "async"]
+        if len(plain) != n or any("args" in e for e in plain):
+            fail("rank %d: %d unlabelled async events (expected %d, no site)" % (r, len(plain), n))
+        if len(tasks) != len(labelled) + len(plain):
+            fail("rank %d: unexpected task events: %r" %
+                 (r, [e for e in tasks if e["name"] not in ("async", "test-label")][:3]))
         spans = [e for e in mine if e["name"] == "test:setup" and e.get("cat") == "span"]
         if len(spans) != 1:
             fail("rank %d: %d test:setup spans, expected 1" % (r, len(spans)))
@@ -166,7 +170,7 @@ def main():
         if max(counts.values()) > cap:
             fail("%d events on one thread, cap %d" % (max(counts.values()), cap))
         total_kept = sum(counts.values())
-        if total_kept + od["dropped_events"] < np * (3 * n // 2 + n):
+        if total_kept + od["dropped_events"] < np * (n + n // 2 + n):
             fail("kept %d + dropped %d is less than the tasks run" % (total_kept,
                                                                        od["dropped_events"]))
         os.unlink(path)
