@@ -44,8 +44,11 @@ static void name_thread(tsr__trace_buf *b) {
     }
 }
 
-/* The calling thread's buffer for this session, or NULL without memory. */
+/* The calling thread's buffer for this session; NULL when tracing is off
+ * or memory ran out. The acquire pairs with open's release: a thread that
+ * sees tracing on also sees the session (gen, cap, base time). */
 static tsr__trace_buf *get_buf(void) {
+    if (!atomic_load_explicit(&tsr__trace_active, memory_order_acquire)) return NULL;
     unsigned gen = tsr__trace_sess.gen;
     if (__builtin_expect(my_buf != NULL && my_gen == gen, 1)) return my_buf;
     tsr__trace_buf *b;
