@@ -82,6 +82,8 @@ def main():
     ap.add_argument("--only", action="append", help="run only these examples")
     args = ap.parse_args()
     nps = args.np or [1, 2, 4]
+    args.tessera = os.path.abspath(args.tessera)  # the programs run in a temporary directory
+    args.mpirun = os.path.abspath(args.mpirun)
 
     text = open(args.doc).read()
     try:
