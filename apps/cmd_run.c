@@ -3,14 +3,15 @@
  *
  * Everything that needs no MPI happens before tsr_init, on every rank alike:
  * the command line, parsing, the --arg/--out names and file headers, and the
- * shape check. So a mistake is reported (with the same text on every rank)
- * before any rank starts MPI, and `tessera check` never starts it. */
+ * shape check, so a mistake is found (with the same text on every rank)
+ * before any array work, and `tessera check` never starts MPI. */
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cmd.h"
@@ -75,7 +76,7 @@ static void usage_run(FILE *f, const char *cmd) {
         "  check' does. If main returns a number, boolean or string, rank 0 prints it\n"
         "  on stdout. Errors go to stderr on every rank as FILE:LINE:COL: MESSAGE (ranks\n"
         "  other than 0 add ' [rank R]'); mistakes found before running are reported\n"
-        "  before MPI starts.\n"
+        "  before any array work starts.\n"
         "\n"
         "Exit status: 0 success; 1 runtime error (a builtin failed while running:\n"
         "  singular matrix, unreadable file, ...); 2 bad command line, unreadable\n"
@@ -88,19 +89,31 @@ static void usage_run(FILE *f, const char *cmd) {
 }
 
 /* The rank before MPI is up, from the launcher's environment (Open MPI,
- * MPICH/PMI, Slurm), so messages printed before tsr_init carry it too. */
+ * MPICH/PMI, Slurm), so messages printed before tsr_init carry it too; -1
+ * when not launched by one. */
 static int env_rank(void) {
     const char *vars[] = {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
         const char *v = getenv(vars[i]);
         if (v && *v) return atoi(v);
     }
-    return 0;
+    return -1;
 }
+
+/* A mistake found before MPI is up, under a launcher, is kept here and
+ * printed after tsr_init, just before a collective tsr_finalize: mpirun
+ * kills the whole job as soon as one rank exits with an error, so ranks
+ * that exited straight away would not all get to print it. */
+static int deferring;
+static char deferred[2048];
 
 /* MESSAGE on rank 0, MESSAGE [rank R] elsewhere. */
 static void report(int rank, const char *msg) {
-    if (rank == 0)
+    if (deferring) {
+        if (!deferred[0]) snprintf(deferred, sizeof deferred, "%s", msg);
+        return;
+    }
+    if (rank <= 0)
         fprintf(stderr, "%s\n", msg);
     else
         fprintf(stderr, "%s [rank %d]\n", msg, rank);
@@ -110,6 +123,21 @@ static void report_cmd(int rank, const char *cmd, const char *msg) {
     char buf[2048];
     snprintf(buf, sizeof buf, "tessera %s: %s", cmd, msg);
     report(rank, buf);
+}
+
+static int parse_long(const char *cmd, const char *opt, const char *s, long lo, long hi,
+                      long *out, int rank) {
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "%s needs an integer in [%ld, %ld], got '%s'", opt, lo, hi, s);
+        report_cmd(rank, cmd, msg);
+        return -1;
+    }
+    *out = v;
+    return 0;
 }
 
 static int parse_number(const char *s, double *x) {
@@ -204,7 +232,7 @@ static int parse(const char *cmd, int argc, char **argv, run_opts *o, int rank) 
             o->outs[o->nout++] = (tsr_lang_output){.name = name, .npy_path = value};
         } else if (!strcmp(opt, "--threads")) {
             long n;
-            if (app_parse_long(cmd, "--threads", v, 1, 4096, &n)) return EXIT_USAGE;
+            if (parse_long(cmd, "--threads", v, 1, 4096, &n, rank)) return EXIT_USAGE;
             o->threads = v;
         } else if (!strcmp(opt, "--trace")) {
             if (!*v) {
@@ -223,7 +251,7 @@ static int parse(const char *cmd, int argc, char **argv, run_opts *o, int rank) 
             o->lang.Q = Q;
         } else if (!strcmp(opt, "--tile")) {
             long t;
-            if (app_parse_long(cmd, "--tile", v, 1, 1L << 20, &t)) return EXIT_USAGE;
+            if (parse_long(cmd, "--tile", v, 1, 1L << 20, &t, rank)) return EXIT_USAGE;
             o->lang.tile = t;
         } else if (a[0] == '-' && a[1] != '\0') {
             snprintf(msg, sizeof msg, "unknown option '%s'; see 'tessera %s --help'", a, cmd);
@@ -268,12 +296,39 @@ static int prepare(const run_opts *o, tsr_program_t **p, int rank) {
     return -1;
 }
 
+/* Programs recurse on the main thread's stack (about 1 KiB per call of a
+ * user function): raise its soft limit so that the language's own limit of
+ * 10000 nested calls is what stops a deep recursion, with the same message
+ * on every machine. Linux grows the main stack up to the limit in force
+ * when it grows, and leaves at least 128 MiB below it free of mappings. */
+static void raise_stack_limit(void) {
+    struct rlimit rl;
+    rlim_t want = (rlim_t)64 << 20;
+    if (getrlimit(RLIMIT_STACK, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+    setrlimit(RLIMIT_STACK, &rl);
+}
+
 static int run_or_check(const char *cmd, int argc, char **argv) {
     run_opts o;
+    raise_stack_limit();
     tsr_program_t *p = NULL;
     int rank = env_rank();
+    bool launched = rank >= 0 && strcmp(cmd, "check") != 0;
+    deferring = launched;
     int st = parse(cmd, argc, argv, &o, rank);
     if (st < 0) st = prepare(&o, &p, rank);
+    deferring = 0;
+    if (st > 0 && launched && deferred[0]) {
+        /* Print it on every rank with MPI up, then leave together. */
+        if (tsr_init(&argc, &argv) == TSR_OK) {
+            report(tsr_rank(), deferred);
+            tsr_finalize();
+        } else {
+            report(rank, deferred);
+        }
+    }
     if (st >= 0 || !strcmp(cmd, "check")) {
         tsr_program_free(&p);
         free_opts(&o);

@@ -21,7 +21,7 @@ void tsr__eval_init(tsr__eval *ev, bool check) {
     struct rlimit rl;
     size_t limit = 8u << 20;
     if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-        rl.rlim_cur < ((rlim_t)1 << 32))
+        rl.rlim_cur < ((rlim_t)1 << 30))
         limit = (size_t)rl.rlim_cur;
     ev->stack_budget = limit > (2u << 20) ? limit - (1u << 20) : limit / 2;
 }
