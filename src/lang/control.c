@@ -45,6 +45,43 @@ static void progress_done(tsr__eval *ev) {
     ev->progress_shown = false;
 }
 
+/* ---- how far a loop may run ahead of its work ----
+ * Nothing in a loop body need wait, so without a bound the main thread would
+ * issue every iteration's operations before the first has run, and memory
+ * would grow with the iteration count (each queued operation holds its
+ * arrays). So each iteration remembers the newest array it made, and an
+ * iteration waits for the one made RUNAHEAD iterations earlier before going
+ * on: at most that many iterations are queued, and they still overlap. The
+ * wait runs tasks and messages meanwhile; every rank issues the same
+ * operations in the same order, so what it waits for only needs work the
+ * other ranks have already issued or will issue before they wait. Measured
+ * on logistic regression (20000 x 5, 1 rank): without the bound 1000
+ * iterations peaked at 517 MB (144 MB for 250); with it 23 MB for both, in the
+ * same time. */
+#define RUNAHEAD 4
+
+typedef struct throttle {
+    tsr__val ring[RUNAHEAD];
+    int64_t k;
+} throttle;
+
+static void throttle_step(tsr__eval *ev, throttle *t) {
+    if (ev->cx.check) return;
+    tsr__val *slot = &t->ring[t->k++ % RUNAHEAD];
+    if (slot->kind == TSR__V_ARRAY) {
+        tsr__arr *a = tsr__as_arr(*slot);
+        tsr_array_t *h = a->col ? a->col : a->row;
+        /* A failure shows where a value is used; waiting only bounds memory. */
+        if (h && tsr_array_wait(h) != TSR_OK) tsr_error_clear();
+    }
+    tsr__val_drop(slot);
+    *slot = tsr__val_ref(ev->last_array);
+}
+
+static void throttle_done(throttle *t) {
+    for (int i = 0; i < RUNAHEAD; i++) tsr__val_drop(&t->ring[i]);
+}
+
 /* ---- conditions ---- */
 
 /* c's truth: *known false only in check mode with an unknown number. */
@@ -215,6 +252,7 @@ static int maybe_iteration(tsr__eval *ev, tsr__frame *env, const tsr__node *n, c
 static int sf_while(tsr__eval *ev, tsr__frame *env, const tsr__node *n) {
     double start = tsr_time();
     tsr__snap s = {0};
+    throttle th = {0};
     int rc = TSR_OK;
     for (int64_t k = 0;; k++) {
         bool t, known;
@@ -234,8 +272,10 @@ static int sf_while(tsr__eval *ev, tsr__frame *env, const tsr__node *n) {
             tsr__snap_merge(&s);
             break;
         }
+        throttle_step(ev, &th);
         progress(ev, n, start, k + 1, -1);
     }
+    throttle_done(&th);
     tsr__snap_free(&s);
     progress_done(ev);
     return rc;
@@ -293,12 +333,15 @@ static int sf_for(tsr__eval *ev, tsr__frame *env, const tsr__node *n) {
         return maybe_iteration(ev, env, n, var, tsr__unknown(TSR__V_NUM));
     double t0 = tsr_time();
     int64_t runs = ev->cx.check && count > 2 ? 2 : count;
+    throttle th = {0};
     rc = TSR_OK;
     for (int64_t k = 0; k < runs && rc == TSR_OK; k++) {
         if (ev->cx.check && k == 1 && count > 2) rc = tsr__snap_take(env, &s);
         if (rc == TSR_OK) rc = iteration(ev, env, n, var, tsr__number((double)(start + k * step)));
+        throttle_step(ev, &th);
         progress(ev, n, t0, k + 1, count);
     }
+    throttle_done(&th);
     if (rc == TSR_OK && s.nframes) tsr__snap_merge(&s);
     tsr__snap_free(&s);
     progress_done(ev);

@@ -5,11 +5,13 @@
  * arrays and return shapes; in run mode they issue array operations that
  * return at once. Nothing here waits: only `if`/`while`/`and`/`or`
  * conditions (control.c) and the builtins print/save force values. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
 #include "lang/eval_internal.h"
+#include "tessera/perf.h"
 
 void tsr__eval_init(tsr__eval *ev, bool check) {
     *ev = (tsr__eval){.cx = {.check = check}};
@@ -27,6 +29,7 @@ void tsr__eval_init(tsr__eval *ev, bool check) {
 }
 
 void tsr__eval_fini(tsr__eval *ev) {
+    tsr__val_drop(&ev->last_array);
     free(ev->act_def);
     free(ev->act_level);
     ev->act_def = NULL;
@@ -118,6 +121,15 @@ static int call_builtin(tsr__eval *ev, tsr__frame *env, const tsr__node *n, tsr_
     if (rc != TSR_OK) goto done;
     ev->cx.loc = n->loc;
     ev->cx.who = b->name;
+    /* Tasks spawned by this call carry "prog.tsl:12 dot" in the trace. The
+     * interned copy is looked up under a lock: only while tracing. */
+    const char *prev_site = NULL;
+    bool traced = !ev->cx.check && tsr_trace_on();
+    if (traced) {
+        char site[256];
+        snprintf(site, sizeof site, "%s:%d %s", n->loc.file, n->loc.line, b->name);
+        prev_site = tsr_trace_site(tsr_trace_intern(site));
+    }
     if (argc < b->min_args || (b->max_args >= 0 && argc > b->max_args)) {
         rc = tsr__err(&ev->cx, TSR_ERR_INVALID, "takes %d%s arguments, got %d: %s",
                       b->min_args, b->max_args < 0 ? " or more" : "", argc,
@@ -125,8 +137,14 @@ static int call_builtin(tsr__eval *ev, tsr__frame *env, const tsr__node *n, tsr_
     } else {
         *out = tsr__nil();
         rc = b->fn(&ev->cx, argc, argv, out);
-        if (rc != TSR_OK) tsr__val_drop(out);
+        if (rc != TSR_OK) {
+            tsr__val_drop(out);
+        } else if (out->kind == TSR__V_ARRAY && !ev->cx.check) {
+            tsr__val_drop(&ev->last_array);
+            ev->last_array = tsr__val_ref(*out);
+        }
     }
+    if (traced) tsr_trace_site(prev_site);
     ev->cx.who = NULL;
     drop_args(argc, argv);
 done:

@@ -80,6 +80,7 @@ typedef struct tsr__eval {
     const tsr__node **act_def;
     int *act_level;
     const tsr__node *cut_at; /* where the last cut happened */
+    tsr__val last_array;  /* run mode: the newest array a builtin returned */
     double progress_next; /* tsr_time() of the next progress line */
     bool progress_shown;  /* a progress line is on the terminal */
 } tsr__eval;
