@@ -459,9 +459,19 @@ int tsr_program_run(tsr_program_t *p, int nbind, const tsr_lang_binding *b, int 
         free(*result_text);
         *result_text = NULL;
     }
-    if (getenv("TSR_LANG_STATS") && tsr_rank() == 0)
-        fprintf(stderr, "[tessera] array values: %lld live at the end, at most %lld at once\n",
-                (long long)tsr__arr_live(), (long long)tsr__arr_peak());
+    if (getenv("TSR_LANG_STATS") && tsr_rank() == 0) {
+        long hwm_kb = -1;
+        char line[256];
+        FILE *f = fopen("/proc/self/status", "r");
+        while (f && fgets(line, sizeof line, f))
+            if (sscanf(line, "VmHWM: %ld kB", &hwm_kb) == 1) break;
+        if (f) fclose(f);
+        fprintf(stderr,
+                "[tessera] array values: %lld live at the end, at most %lld at once; "
+                "peak resident memory %ld MB\n",
+                (long long)tsr__arr_live(), (long long)tsr__arr_peak(),
+                hwm_kb < 0 ? -1 : hwm_kb / 1024);
+    }
     tsr_dist_free(&ev.cx.dist);
     return rc;
 }

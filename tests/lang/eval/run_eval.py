@@ -19,6 +19,7 @@ Header lines at the top of a program (`; key: value`, any number of each):
                          (within 1e-12 relative)
   max-live: N            with TSR_LANG_STATS=1, at most N array values were alive
                          at once (the leak check)
+  max-rss-mb: N          and rank 0's peak resident memory stayed below N MB
 Each program runs in a fresh temporary directory holding a copy of it."""
 import argparse
 import glob
@@ -40,7 +41,7 @@ _RANK = re.compile(r" \[rank (\d+)\]$")
 def header(path):
     h = {"args": [], "npy": [], "file": [], "expect-stderr": [], "expect-npy": []}
     for line in open(path):
-        m = re.match(r";\s*(args|npy|file|expect-exit|expect-stdout|expect-stderr|expect-npy|max-live):"
+        m = re.match(r";\s*(args|npy|file|expect-exit|expect-stdout|expect-stderr|expect-npy|max-live|max-rss-mb):"
                      r"\s?(.*)$", line.rstrip("\n"))
         if not m:
             if line.startswith(";") or not line.strip():
@@ -85,7 +86,7 @@ def one(path, nranks, tessera, mpirun, corrupt=False):
     want_rc = int(h.get("expect-exit", "0"))
     why = []
     env = dict(os.environ)
-    if "max-live" in h:
+    if "max-live" in h or "max-rss-mb" in h:
         env["TSR_LANG_STATS"] = "1"
     with tempfile.TemporaryDirectory(prefix="tsl-eval-") as d:
         shutil.copy(path, d)
@@ -130,6 +131,12 @@ def one(path, nranks, tessera, mpirun, corrupt=False):
                 why.append("no array statistics line on stderr")
             elif int(m.group(1)) > int(h["max-live"]):
                 why.append(f"{m.group(1)} array values alive at once, at most {h['max-live']} expected")
+        if "max-rss-mb" in h:
+            m = re.search(r"peak resident memory (\d+) MB", err)
+            if not m:
+                why.append("no memory statistics on stderr")
+            elif int(m.group(1)) > int(h["max-rss-mb"]):
+                why.append(f"peak resident memory {m.group(1)} MB, at most {h['max-rss-mb']} expected")
         # tessera check: the same verdict before running, no MPI.
         crc, cout, cerr = run([tessera, "check", name] + args, d, env)
         want_c = want_rc if want_rc in (2, 3) else 0
