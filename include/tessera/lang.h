@@ -47,6 +47,10 @@ typedef struct tsr_lang_options {
     int P, Q;       /* process grid; 0, 0: nranks x 1 (rows spread over ranks) */
     int64_t tile;   /* square tiles tile x tile; 0: default (256) */
     int progress;   /* 1: long loops report progress on rank 0's stderr */
+    int timing;     /* 1: rank 0 reports on stderr where the time went: the
+                     * phases, and each outermost loop's time per iteration
+                     * (such a loop then waits for its last work at its end,
+                     * so the time is the work's, not the issuing's) */
 } tsr_lang_options;
 
 /* Bindings must name main's parameters exactly (each once, all of them);

@@ -82,6 +82,25 @@ static void throttle_done(throttle *t) {
     for (int i = 0; i < RUNAHEAD; i++) tsr__val_drop(&t->ring[i]);
 }
 
+/* ---- --timing: the outermost loops' time per iteration ----
+ * The loop waits for the newest array it made, so the time covers the work
+ * and not only its issuing (which runs up to RUNAHEAD iterations ahead). */
+static void loop_begin(tsr__eval *ev) { ev->loop_depth++; }
+
+static void loop_end(tsr__eval *ev, const tsr__node *n, double t0, int64_t iterations, int rc) {
+    ev->loop_depth--;
+    if (!ev->timing || ev->cx.check || ev->loop_depth > 0 || rc != TSR_OK) return;
+    if (ev->last_array.kind == TSR__V_ARRAY) {
+        tsr__arr *a = tsr__as_arr(ev->last_array);
+        tsr_array_t *h = a->col ? a->col : a->row;
+        if (h && tsr_array_wait(h) != TSR_OK) tsr_error_clear();
+    }
+    int slot = ev->nloops < 16 ? ev->nloops++ : 15; /* past 16 the last slot keeps the newest */
+    ev->loops[slot].form = n;
+    ev->loops[slot].iterations = iterations;
+    ev->loops[slot].seconds = tsr_time() - t0;
+}
+
 /* ---- conditions ---- */
 
 /* c's truth: *known false only in check mode with an unknown number. */
@@ -254,7 +273,9 @@ static int sf_while(tsr__eval *ev, tsr__frame *env, const tsr__node *n) {
     tsr__snap s = {0};
     throttle th = {0};
     int rc = TSR_OK;
-    for (int64_t k = 0;; k++) {
+    int64_t k = 0;
+    loop_begin(ev);
+    for (;; k++) {
         bool t, known;
         rc = eval_truth(ev, env, n->kids[1], &t, &known);
         if (rc != TSR_OK || (known && !t)) break;
@@ -275,6 +296,7 @@ static int sf_while(tsr__eval *ev, tsr__frame *env, const tsr__node *n) {
         throttle_step(ev, &th);
         progress(ev, n, start, k + 1, -1);
     }
+    loop_end(ev, n, start, k, rc);
     throttle_done(&th);
     tsr__snap_free(&s);
     progress_done(ev);
@@ -335,12 +357,14 @@ static int sf_for(tsr__eval *ev, tsr__frame *env, const tsr__node *n) {
     int64_t runs = ev->cx.check && count > 2 ? 2 : count;
     throttle th = {0};
     rc = TSR_OK;
+    loop_begin(ev);
     for (int64_t k = 0; k < runs && rc == TSR_OK; k++) {
         if (ev->cx.check && k == 1 && count > 2) rc = tsr__snap_take(env, &s);
         if (rc == TSR_OK) rc = iteration(ev, env, n, var, tsr__number((double)(start + k * step)));
         throttle_step(ev, &th);
         progress(ev, n, t0, k + 1, count);
     }
+    loop_end(ev, n, t0, runs, rc);
     throttle_done(&th);
     if (rc == TSR_OK && s.nframes) tsr__snap_merge(&s);
     tsr__snap_free(&s);

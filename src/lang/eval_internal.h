@@ -83,6 +83,16 @@ typedef struct tsr__eval {
     tsr__val last_array;  /* run mode: the newest array a builtin returned */
     double progress_next; /* tsr_time() of the next progress line */
     bool progress_shown;  /* a progress line is on the terminal */
+    /* --timing: outermost loops, as they finish (run mode). */
+    bool timing;
+    int loop_depth;
+    int nloops;
+    struct tsr__loop_time {
+        const tsr__node *form;
+        int64_t iterations;
+        double seconds;
+    } loops[16];
+    double phase[4];      /* seconds: top-level forms, --arg loads, main, --out saves */
 } tsr__eval;
 
 /* Not an error: a check-mode call cut off (see unknown_level). Positive, so

@@ -363,6 +363,34 @@ typedef struct walk_in {
     char **result_text;
 } walk_in;
 
+/* --timing: a phase ends once its newest array is ready (run mode). */
+static void phase_done(tsr__eval *ev, int phase, double *t) {
+    if (!ev->timing || ev->cx.check) return;
+    if (ev->last_array.kind == TSR__V_ARRAY) {
+        tsr__arr *a = tsr__as_arr(ev->last_array);
+        tsr_array_t *h = a->col ? a->col : a->row;
+        if (h && tsr_array_wait(h) != TSR_OK) tsr_error_clear();
+    }
+    double now = tsr_time();
+    ev->phase[phase] = now - *t;
+    *t = now;
+}
+
+/* --timing's report, on rank 0's stderr. */
+static void report_timing(const tsr__eval *ev, double check_s) {
+    fprintf(stderr,
+            "[tessera] timing: check %.3f s, top-level forms %.3f s, --arg loads %.3f s, "
+            "main %.3f s, --out saves %.3f s\n",
+            check_s, ev->phase[0], ev->phase[1], ev->phase[2], ev->phase[3]);
+    for (int i = 0; i < ev->nloops; i++) {
+        const struct tsr__loop_time *l = &ev->loops[i];
+        fprintf(stderr, "[tessera] timing: %s:%d %s: %lld iterations in %.3f s, %.3f ms per iteration\n",
+                l->form->loc.file, l->form->loc.line,
+                l->form->special == TSR__SF_FOR ? "for" : "while", (long long)l->iterations,
+                l->seconds, l->iterations ? 1e3 * l->seconds / (double)l->iterations : 0.0);
+    }
+}
+
 static int walk(tsr_program_t *p, tsr__eval *ev, const walk_in *in) {
     int rc = TSR_OK, np = nparams(p);
     tsr__val v = tsr__nil(), result = tsr__nil();
@@ -371,8 +399,10 @@ static int walk(tsr_program_t *p, tsr__eval *ev, const walk_in *in) {
     tsr__val_set_ctx(&ev->cx);
     ev->global = tsr__frame_new(NULL, NULL);
     TSR_CHECK_MSG(ev->global, TSR_ERR_NOMEM, "no memory for the global scope");
+    double t = tsr_time();
     TSR_CHECK(tsr__eval_body(ev, ev->global, p->top, 0, &v));
     tsr__val_drop(&v);
+    phase_done(ev, 0, &t);
     if (p->main_def) {
         argv = calloc((size_t)(np > 0 ? np : 1), sizeof *argv);
         TSR_CHECK_MSG(argv, TSR_ERR_NOMEM, "no memory for main's arguments");
@@ -380,11 +410,13 @@ static int walk(tsr_program_t *p, tsr__eval *ev, const walk_in *in) {
             for (int j = 0; j < in->nbind; j++)
                 if (!strcmp(in->b[j].name, param(p, i))) TSR_CHECK(bind_value(ev, &in->b[j], &argv[i]));
         }
+        phase_done(ev, 1, &t);
         tsr__val *fv = tsr__frame_lookup_here(ev->global, "main");
         TSR_CHECK_MSG(fv && fv->kind == TSR__V_FUNC, TSR_ERR_INVALID,
                       "main is not a function when the program ends");
         TSR_CHECK(tsr__call_user(ev, p->main_def, (tsr__func *)fv->obj, np, argv, &result,
                                  &mainf));
+        phase_done(ev, 2, &t);
     }
     for (int i = 0; i < in->nout; i++) {
         const char *name = in->outs[i].name;
@@ -395,6 +427,7 @@ static int walk(tsr_program_t *p, tsr__eval *ev, const walk_in *in) {
                       name, name);
         TSR_CHECK(save_output(ev, &in->outs[i], slot));
     }
+    phase_done(ev, 3, &t);
     if (!ev->cx.check && in->result_text &&
         (tsr__is_scalar(result) || result.kind == TSR__V_STR)) {
         ev->cx.loc = p->main_def->loc;
@@ -445,15 +478,19 @@ int tsr_program_run(tsr_program_t *p, int nbind, const tsr_lang_binding *b, int 
     if (o.P * o.Q != tsr_nranks())
         return tsr_error(TSR_ERR_INVALID, "grid %dx%d does not have %d ranks", o.P, o.Q,
                          tsr_nranks());
+    double t0 = tsr_time();
     rc = tsr_program_check(p, nbind, b, nout, outs);
     if (rc != TSR_OK) return rc;
+    double check_s = tsr_time() - t0;
     tsr__eval ev;
     tsr__eval_init(&ev, false);
     ev.cx.progress = o.progress && tsr_rank() == 0;
+    ev.timing = o.timing != 0;
     rc = tsr_dist_create(o.P, o.Q, o.tile, o.tile, &ev.cx.dist);
     if (rc != TSR_OK) return rc;
     walk_in in = {nbind, b, nout, outs, result_text};
     rc = walk(p, &ev, &in);
+    if (rc == TSR_OK && ev.timing && tsr_rank() == 0) report_timing(&ev, check_s);
     tsr__eval_fini(&ev);
     if (rc != TSR_OK && result_text) {
         free(*result_text);
