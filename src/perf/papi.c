@@ -86,8 +86,8 @@ static void explain(const char *first_event, int first_err) {
                  ci->disabled_reason[0] ? ci->disabled_reason : "no reason given");
     } else if (!kernel_has_cpu_pmu()) {
         snprintf(P.note, sizeof P.note,
-                 "component perf_event has no hardware events: the kernel exposes no CPU PMU "
-                 "(no /sys/bus/event_source/devices/cpu; a VM without a virtual PMU)");
+                 "component perf_event has no hardware events: the kernel has no CPU PMU, "
+                 "no /sys/bus/event_source/devices/cpu, as in a VM without a virtual PMU");
     } else {
         int par = read_paranoid();
         char ptxt[64] = "";

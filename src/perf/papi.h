@@ -11,7 +11,11 @@
  * disabled, or perf_event_paranoid too high) is not an error: init returns
  * TSR_OK with nevents 0, rank 0 prints one line saying why, once per job,
  * and the trace is recorded without counters. Only names the user asked for
- * that PAPI does not know are an error (the message names them).
+ * that PAPI does not know are an error (the message names them), and so
+ * are known ones that a machine WITH counters cannot count.
+ * TSR_PAPI_EVENTS=none turns counters off without a note. If PAPI itself
+ * cannot start (PAPI_library_init fails), names cannot be checked: that is
+ * the no-counters case, with the reason in the note.
  *
  * Call order (the trace's open/close, main thread):
  *   tsr__papi_init -> any threads: tsr__papi_read -> tsr__papi_fini.
