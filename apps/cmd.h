@@ -17,6 +17,8 @@ int cmd_demo(int argc, char **argv);
 int cmd_demo_tasks(int argc, char **argv);
 int cmd_run(int argc, char **argv);   /* cmd_run.c: tessera run */
 int cmd_check(int argc, char **argv); /* cmd_run.c: tessera check */
+int cmd_scale(int argc, char **argv); /* cmd_scale.c: tessera scale (Python) */
+int cmd_prof(int argc, char **argv);  /* cmd_prof.c: tessera prof (Python) */
 
 /* Parse a decimal integer option value in [lo, hi]; on error print
  * "tessera OPT: ..." and return -1. */

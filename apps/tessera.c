@@ -18,6 +18,9 @@ static const app_cmd commands[] = {
     {"run", "run an array-language program (.tsl) on every rank: run PROG.tsl [--arg ...]",
      cmd_run},
     {"check", "parse and shape-check a .tsl program without running it (no MPI)", cmd_check},
+    {"scale", "strong/weak scaling study: scale [--ranks 1,2,4] [--weak] -- COMMAND (CSV, PNG)",
+     cmd_scale},
+    {"prof", "summarise a trace: prof TRACE.json [--png DIR] [--top N] [--json]", cmd_prof},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
