@@ -90,6 +90,15 @@ TSR_API void tsr_trace_event(const char *name, const char *cat, uint64_t t0_ns, 
 /* An instant event now, with args peer (omitted if < 0) and bytes. */
 TSR_API void tsr_trace_instant(const char *name, const char *cat, int peer, uint64_t bytes);
 
+/* Add to the counts of the traced task running on the calling thread:
+ * flops floating-point operations and bytes of memory traffic it did. They
+ * appear in that task's event (args.flops, args.bytes; a task's counts
+ * exclude tasks that ran nested inside it) and, summed per task kind, in
+ * the summary (FILE.summary.json). Thread-local; one predictable branch
+ * when tracing is off; outside a traced task the counts are dropped. The
+ * array layer calls it for its kernels. */
+TSR_API void tsr_trace_count(uint64_t flops, uint64_t bytes);
+
 /* Name the calling thread in the trace (default: "worker N" for workers,
  * "thread N" for others). name is copied (at most 47 bytes). */
 TSR_API void tsr_trace_thread_name(const char *name);

@@ -25,13 +25,16 @@
  *   RTS:   [24-byte fixed header][user header]      (payload follows on the
  *          data communicator with the tag the header names)
  * The fixed header is host byte order (ranks of one job share an ABI):
- *   u16 magic, u8 kind, u8 flags (0), i32 handler id, u32 hdrlen, u32 tag,
+ *   u16 magic, u8 kind, u8 flags, i32 handler id, u32 hdrlen, u32 tag,
  *   u64 payload length.
+ * flags: 0, or TSR__AM_F_FLOW while tracing: then a u64 flow id (the trace's
+ * send->recv arrow, nonzero) follows the user header, before the padding.
  * Padding puts the payload at a 16-byte offset so a handler may read doubles
  * from it in place. */
 enum { TSR__AM_EAGER = 1, TSR__AM_RTS = 2 };
 #define TSR__AM_MAGIC 0x5354u /* "TS" */
 #define TSR__AM_FIXED_BYTES 24u
+#define TSR__AM_F_FLOW 0x80u
 
 typedef struct tsr__am_msg {
     int kind;            /* TSR__AM_EAGER or TSR__AM_RTS */
@@ -41,14 +44,20 @@ typedef struct tsr__am_msg {
     size_t hdrlen;       /* <= TSR_AM_MAX_HDR */
     const void *payload; /* EAGER: inside buf (NULL when len == 0); RTS: NULL */
     size_t len;          /* payload bytes (RTS: bytes still to come, > 0) */
+    uint64_t flow;       /* trace flow id, 0 when the sender was not tracing */
 } tsr__am_msg;
 
 /* Encoded sizes; SIZE_MAX if it would overflow. */
 size_t tsr__am_eager_size(size_t hdrlen, size_t len);
 size_t tsr__am_rts_size(size_t hdrlen);
+/* The same with a trace flow id (0: none, as above). */
+size_t tsr__am_eager_size_flow(size_t hdrlen, size_t len, uint64_t flow);
+size_t tsr__am_rts_size_flow(size_t hdrlen, uint64_t flow);
 /* Write one message into buf (of the size above). payload is ignored for RTS. */
 void tsr__am_encode(void *buf, int kind, int id, uint32_t tag, const void *hdr, size_t hdrlen,
                     const void *payload, size_t len);
+void tsr__am_encode_flow(void *buf, int kind, int id, uint32_t tag, const void *hdr,
+                         size_t hdrlen, const void *payload, size_t len, uint64_t flow);
 /* Parse n received bytes. Pure: reads only buf[0..n), writes only *out, never
  * allocates. Returns TSR_OK, or TSR_ERR_INVALID with the thread's message
  * saying what is wrong (bad magic, kind, lengths that do not add up to n). On

@@ -76,7 +76,7 @@ static void run_handler(void *arg) {
     if (tsr__trace_enabled()) {
         uint64_t t0 = tsr_time_ns();
         e.fn(t->src, t->m.hdr, t->m.hdrlen, payload, t->m.len, e.arg);
-        tsr__trace_recv(t->src, t->m.len, t0, tsr_time_ns());
+        tsr__trace_recv(t->src, t->m.len, t->m.flow, t0, tsr_time_ns());
     } else {
         e.fn(t->src, t->m.hdr, t->m.hdrlen, payload, t->m.len, e.arg);
     }
@@ -250,8 +250,12 @@ static int am_send(int dest, int id, const void *hdr, size_t hdrlen, const void 
     TSR_CHECK_MSG(payload || !len, TSR_ERR_INVALID, "rank %d: NULL payload of %zu bytes",
                   tsr__am.rank, len);
     if (done_out) TSR_CHECK(tsr_future_create(&done));
+    /* Tracing: the message carries a flow id (the trace's send->recv arrow),
+     * taken with the send's time before it can be delivered. */
+    uint64_t flow = 0, t_send = 0;
+    if (tsr__trace_enabled()) flow = tsr__trace_flow_id(&t_send);
 
-    size_t esz = tsr__am_eager_size(hdrlen, len);
+    size_t esz = tsr__am_eager_size_flow(hdrlen, len, flow);
     TSR_CHECK_MSG(esz != SIZE_MAX, TSR_ERR_NOMEM, "rank %d: message of %zu bytes", tsr__am.rank,
                   len);
     int self = dest == tsr__am.rank;
@@ -261,7 +265,7 @@ static int am_send(int dest, int id, const void *hdr, size_t hdrlen, const void 
         msg = malloc(esz);
         TSR_CHECK_MSG(msg, TSR_ERR_NOMEM, "rank %d: no memory for a %zu-byte message",
                       tsr__am.rank, esz);
-        tsr__am_encode(msg, TSR__AM_EAGER, id, 0, hdr, hdrlen, payload, len);
+        tsr__am_encode_flow(msg, TSR__AM_EAGER, id, 0, hdr, hdrlen, payload, len, flow);
         atomic_fetch_add(&tsr__am.sent, 1);
         if (self) {
             deliver(dest, msg, esz);
@@ -289,7 +293,7 @@ static int am_send(int dest, int id, const void *hdr, size_t hdrlen, const void 
          * then the RTS tells the receiver the tag. */
         atomic_int flag = 0;
         int wait = !copy && !done; /* decided now: c may be gone once posted */
-        size_t rsz = tsr__am_rts_size(hdrlen);
+        size_t rsz = tsr__am_rts_size_flow(hdrlen, flow);
         msg = malloc(rsz);
         c = calloc(1, sizeof *c);
         TSR_CHECK_MSG(msg && c, TSR_ERR_NOMEM, "rank %d: no memory for a send", tsr__am.rank);
@@ -320,7 +324,7 @@ static int am_send(int dest, int id, const void *hdr, size_t hdrlen, const void 
             if (c->done) tsr_future_release(&c->done);
             goto fail;
         }
-        tsr__am_encode(msg, TSR__AM_RTS, id, tag, hdr, hdrlen, NULL, len);
+        tsr__am_encode_flow(msg, TSR__AM_RTS, id, tag, hdr, hdrlen, NULL, len, flow);
         send_ctx *rc_ctx = calloc(1, sizeof *rc_ctx);
         if (!rc_ctx) tsr_abort("rank %d: no memory for a send", tsr__am.rank);
         *rc_ctx = (send_ctx){.copy = msg};
@@ -335,7 +339,7 @@ static int am_send(int dest, int id, const void *hdr, size_t hdrlen, const void 
     }
     atomic_fetch_add(&tsr__am.st_sent, 1);
     atomic_fetch_add(&tsr__am.st_bytes_sent, len);
-    if (tsr__trace_enabled()) tsr__trace_send(dest, len);
+    if (flow) tsr__trace_send(dest, len, flow, t_send);
     if (done_out) *done_out = done;
     return TSR_OK;
 fail:
@@ -412,7 +416,8 @@ int tsr__am_init(MPI_Comm comm, const tsr_options *opts) {
     tsr__am.eager_limit = opts->eager_limit;
     /* A receive buffer holds any eager message and any RTS. */
     size_t recv = tsr__am.eager_limit;
-    if (recv < tsr__am_rts_size(TSR_AM_MAX_HDR)) recv = tsr__am_rts_size(TSR_AM_MAX_HDR);
+    size_t rts_max = tsr__am_rts_size_flow(TSR_AM_MAX_HDR, 1);
+    if (recv < rts_max) recv = rts_max;
     TSR_CHECK(tsr__am.tp->init(comm, recv, deliver, &tsr__am.rank, &tsr__am.nranks));
     memset(table, 0, sizeof table);
     atomic_store(&table_n, TSR__AM_ID_BUILTIN_COUNT);

@@ -9,6 +9,7 @@
  * The communicator is our own duplicate: the active-message traffic and the
  * array layer's collectives never match these messages. */
 #include <errno.h>
+#include <stdint.h>
 #include <mpi.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "base/internal.h"
+#include "perf/papi.h"
 #include "perf/perf_internal.h"
 #include "tessera/runtime.h"
 #include "tessera/version.h"
@@ -26,6 +28,11 @@
 #define NAME_MAX_OUT 512 /* longer names are cut (one event must fit the slack) */
 #define MSG_LEN 512
 #define TAG_TEXT 1
+#define TAG_PING 2
+#define TAG_SUMMARY 3
+/* Ping-pong rounds per rank for the clock offset: the round with the
+ * shortest round trip bounds the error by half of it. */
+#define PING_ROUNDS 16
 
 static struct {
     int open;
@@ -35,6 +42,9 @@ static struct {
     char *tmp;  /* rank 0: the temporary file */
     FILE *fp;   /* rank 0 */
     char *text; /* TEXT_CHUNK bytes, allocated at open so close needs none */
+    /* Clock offsets from rank 0 (this rank's clock minus rank 0's) and the
+     * best round trip they were measured with, per rank; every rank has all. */
+    int64_t *offset_ns, *rtt_ns;
 } W = {.comm = MPI_COMM_NULL};
 
 /* ---- status agreement ------------------------------------------------- */
@@ -82,7 +92,51 @@ static void drop_tmp(void) {
     W.tmp = NULL;
 }
 
-int tsr__trace_write_open(const char *path) {
+/* Rank 0 ping-pongs each rank PING_ROUNDS times; offset = the rank's clock
+ * read minus the midpoint of rank 0's send and receive, from the round with
+ * the shortest round trip. Then rank 0 takes the base time and every rank
+ * gets base + its offset: the same instant in its own clock. */
+static int measure_clocks(uint64_t *t_base) {
+    int rc = TSR_OK, n = W.nranks;
+    int64_t *msg = malloc((size_t)(2 * n + 1) * sizeof *msg);
+    TSR_CHECK_MSG(msg != NULL, TSR_ERR_NOMEM, "tsr_trace_open: no memory");
+    if (W.rank == 0) {
+        msg[0] = 0;
+        msg[n] = 0;
+        for (int r = 1; r < n; r++) {
+            int64_t best = INT64_MAX, off = 0;
+            for (int k = 0; k < PING_ROUNDS; k++) {
+                uint64_t ta = tsr_time_ns(), tr = 0;
+                TSR_MPI(MPI_Send(&ta, 1, MPI_UINT64_T, r, TAG_PING, W.comm));
+                TSR_MPI(MPI_Recv(&tr, 1, MPI_UINT64_T, r, TAG_PING, W.comm, MPI_STATUS_IGNORE));
+                uint64_t tb = tsr_time_ns();
+                if ((int64_t)(tb - ta) < best) {
+                    best = (int64_t)(tb - ta);
+                    off = (int64_t)(tr - (ta + (tb - ta) / 2));
+                }
+            }
+            msg[r] = off;
+            msg[n + r] = best;
+        }
+        msg[2 * n] = (int64_t)tsr_time_ns();
+    } else {
+        for (int k = 0; k < PING_ROUNDS; k++) {
+            uint64_t ta = 0;
+            TSR_MPI(MPI_Recv(&ta, 1, MPI_UINT64_T, 0, TAG_PING, W.comm, MPI_STATUS_IGNORE));
+            uint64_t tr = tsr_time_ns();
+            TSR_MPI(MPI_Send(&tr, 1, MPI_UINT64_T, 0, TAG_PING, W.comm));
+        }
+    }
+    TSR_MPI(MPI_Bcast(msg, 2 * n + 1, MPI_INT64_T, 0, W.comm));
+    memcpy(W.offset_ns, msg, (size_t)n * sizeof *msg);
+    memcpy(W.rtt_ns, msg + n, (size_t)n * sizeof *msg);
+    *t_base = (uint64_t)(msg[2 * n] + msg[W.rank]);
+fail:
+    free(msg);
+    return rc;
+}
+
+int tsr__trace_write_open(const char *path, uint64_t *t_base) {
     int rc = TSR_OK, lrc = TSR_OK;
     char *tmp = NULL, *copy = NULL;
     FILE *fp = NULL;
@@ -97,6 +151,12 @@ int tsr__trace_write_open(const char *path) {
     if (lrc == TSR_OK && W.text == NULL) {
         W.text = malloc(TEXT_CHUNK);
         if (W.text == NULL) lrc = tsr_error(TSR_ERR_NOMEM, "tsr_trace_open: no memory");
+    }
+    if (lrc == TSR_OK && W.offset_ns == NULL) {
+        W.offset_ns = calloc((size_t)W.nranks, sizeof *W.offset_ns);
+        W.rtt_ns = calloc((size_t)W.nranks, sizeof *W.rtt_ns);
+        if (W.offset_ns == NULL || W.rtt_ns == NULL)
+            lrc = tsr_error(TSR_ERR_NOMEM, "tsr_trace_open: no memory");
     }
     if (lrc == TSR_OK && W.rank == 0) lrc = make_tmp(path, &tmp, &fp);
     /* Any rank's failure: the lowest failing status everywhere; rank 0's
@@ -118,9 +178,13 @@ int tsr__trace_write_open(const char *path) {
     free(W.path);
     W.path = copy;
     copy = NULL;
+    int was_open = W.open;
     W.open = 1;
-    /* Line the ranks up: the caller takes the session's base time next. */
-    TSR_MPI(MPI_Barrier(W.comm));
+    /* A new session: align the clocks (a redirected one keeps its base). */
+    if (was_open)
+        *t_base = tsr__trace_sess.t_base;
+    else
+        TSR_CHECK(measure_clocks(t_base));
     return TSR_OK;
 fail:
     if (fp) fclose(fp);
@@ -137,18 +201,21 @@ typedef struct sink {
     size_t len;
     int err; /* a status once writing failed; later text is dropped */
     int (*flush)(struct sink *s);
+    FILE *fp;          /* flush_file: where (rank 0) */
+    const char *fname; /* for messages */
+    int tag;           /* flush_mpi: TAG_TEXT or TAG_SUMMARY */
 } sink;
 
 static int flush_file(sink *s) {
-    if (s->len > 0 && s->err == TSR_OK && fwrite(W.text, 1, s->len, W.fp) != s->len)
-        s->err = tsr_error(TSR_ERR_IO, "writing the trace file %s: %s", W.tmp, strerror(errno));
+    if (s->len > 0 && s->err == TSR_OK && fwrite(W.text, 1, s->len, s->fp) != s->len)
+        s->err = tsr_error(TSR_ERR_IO, "writing %s: %s", s->fname, strerror(errno));
     s->len = 0;
     return TSR_OK;
 }
 
 static int flush_mpi(sink *s) {
     int rc = TSR_OK;
-    TSR_MPI(MPI_Send(W.text, (int)s->len, MPI_CHAR, 0, TAG_TEXT, W.comm));
+    TSR_MPI(MPI_Send(W.text, (int)s->len, MPI_CHAR, 0, s->tag, W.comm));
     s->len = 0;
     return TSR_OK;
 fail:
@@ -196,18 +263,101 @@ static double us(uint64_t t) {
     return ((double)(int64_t)(t - tsr__trace_sess.t_base)) / 1000.0;
 }
 
-static int put_event(sink *s, int pid, int tid, const tsr__trace_ev *e) {
+static double dur_us(const tsr__trace_ev *e) { return (double)(e->t1 - e->t0) / 1000.0; }
+
+/* The extra slots of the task event at index i of b, unpacked. */
+static void task_extra(const tsr__trace_buf *b, uint64_t i, const tsr__trace_ev *e,
+                       uint32_t *deps, long long *ctr) {
+    unsigned char raw[TSR__TRACE_MAX_DEPS * sizeof(uint32_t) +
+                      TSR__PAPI_MAX_EVENTS * sizeof(long long) + TSR__TRACE_EXTRA_BYTES];
+    for (uint64_t k = 0; k < e->nextra; k++)
+        memcpy(raw + k * TSR__TRACE_EXTRA_BYTES, TSR__TRACE_EV(b, i + 1 + k),
+               TSR__TRACE_EXTRA_BYTES);
+    memcpy(deps, raw, e->ndeps * sizeof(uint32_t));
+    memcpy(ctr, raw + e->ndeps * sizeof(uint32_t), e->nctr * sizeof(long long));
+}
+
+static int put_head(sink *s, const tsr__trace_ev *e, const char *ph, int pid, int tid) {
     int rc = TSR_OK;
     TSR_CHECK(put(s, ",\n{\"name\":"));
     TSR_CHECK(put_str(s, e->name));
     TSR_CHECK(put(s, ",\"cat\":"));
     TSR_CHECK(put_str(s, e->cat));
-    if (e->type == TSR__EV_COMPLETE)
-        TSR_CHECK(put(s, ",\"ph\":\"X\",\"pid\":%d,\"tid\":%d,\"ts\":%.3f,\"dur\":%.3f", pid, tid,
-                      us(e->t0), (double)(e->t1 - e->t0) / 1000.0));
-    else
-        TSR_CHECK(put(s, ",\"ph\":\"i\",\"s\":\"t\",\"pid\":%d,\"tid\":%d,\"ts\":%.3f", pid, tid,
-                      us(e->t0)));
+    TSR_CHECK(put(s, ",\"ph\":\"%s\",\"pid\":%d,\"tid\":%d,\"ts\":%.3f", ph, pid, tid, us(e->t0)));
+    if (ph[0] == 'X') TSR_CHECK(put(s, ",\"dur\":%.3f", dur_us(e)));
+    if (ph[0] == 'i') TSR_CHECK(put(s, ",\"s\":\"t\""));
+    return TSR_OK;
+fail:
+    return rc;
+}
+
+/* The flow arrow's end at a message event: "s" at the send, "f" bound to
+ * the enclosing slice (the handler's recv event) at the receiver. */
+static int put_flow(sink *s, const tsr__trace_ev *e, int pid, int tid, int start) {
+    return put(s,
+               ",\n{\"name\":\"msg\",\"cat\":\"msg\",\"ph\":\"%s\",\"id\":%llu,\"pid\":%d,"
+               "\"tid\":%d,\"ts\":%.3f%s,\"args\":{\"peer\":%d,\"bytes\":%llu}}",
+               start ? "s" : "f", (unsigned long long)e->id, pid, tid, us(e->t0),
+               start ? "" : ",\"bp\":\"e\"", (int)e->peer, (unsigned long long)e->bytes);
+}
+
+static int put_task(sink *s, int pid, int tid, const tsr__trace_buf *b, uint64_t i,
+                    const tsr__trace_ev *e) {
+    int rc = TSR_OK;
+    uint32_t deps[TSR__TRACE_MAX_DEPS];
+    long long ctr[TSR__PAPI_MAX_EVENTS];
+    task_extra(b, i, e, deps, ctr);
+    TSR_CHECK(put_head(s, e, "X", pid, tid));
+    TSR_CHECK(put(s, ",\"args\":{\"id\":%llu,\"deps\":[", (unsigned long long)e->id));
+    for (uint32_t k = 0; k < e->ndeps; k++) TSR_CHECK(put(s, "%s%u", k ? "," : "", deps[k]));
+    TSR_CHECK(put(s, "]"));
+    if (e->site != NULL) {
+        TSR_CHECK(put(s, ",\"site\":"));
+        TSR_CHECK(put_str(s, e->site));
+    }
+    TSR_CHECK(put(s, ",\"flops\":%llu,\"bytes\":%llu", (unsigned long long)e->flops,
+                  (unsigned long long)e->bytes));
+    for (uint32_t k = 0; k < e->nctr; k++) {
+        const char *nm = tsr__papi_event_name((int)k);
+        TSR_CHECK(put(s, ","));
+        TSR_CHECK(put_str(s, nm ? nm : "counter"));
+        TSR_CHECK(put(s, ":%lld", ctr[k]));
+    }
+    TSR_CHECK(put(s, "}}"));
+    return TSR_OK;
+fail:
+    return rc;
+}
+
+static int put_event(sink *s, int pid, int tid, const tsr__trace_buf *b, uint64_t i) {
+    int rc = TSR_OK;
+    const tsr__trace_ev *e = TSR__TRACE_EV(b, i);
+    switch (e->type) {
+    case TSR__EV_TASK: return put_task(s, pid, tid, b, i, e);
+    case TSR__EV_SEND:
+    case TSR__EV_RECV:
+        TSR_CHECK(put_head(s, e, e->type == TSR__EV_SEND ? "i" : "X", pid, tid));
+        TSR_CHECK(put(s, ",\"args\":{\"peer\":%d,\"bytes\":%llu", (int)e->peer,
+                      (unsigned long long)e->bytes));
+        if (e->id != 0) TSR_CHECK(put(s, ",\"flow\":%llu", (unsigned long long)e->id));
+        TSR_CHECK(put(s, "}}"));
+        if (e->id != 0) TSR_CHECK(put_flow(s, e, pid, tid, e->type == TSR__EV_SEND));
+        return TSR_OK;
+    case TSR__EV_WAIT:
+        TSR_CHECK(put_head(s, e, "X", pid, tid));
+        TSR_CHECK(put(s, ",\"args\":{"));
+        if (e->id != 0) TSR_CHECK(put(s, "\"for\":%llu%s", (unsigned long long)e->id,
+                                      e->site ? "," : ""));
+        if (e->site != NULL) {
+            TSR_CHECK(put(s, "\"site\":"));
+            TSR_CHECK(put_str(s, e->site));
+        }
+        TSR_CHECK(put(s, "}}"));
+        return TSR_OK;
+    case TSR__EV_EXTRA: return TSR_OK;
+    default: break;
+    }
+    TSR_CHECK(put_head(s, e, e->type == TSR__EV_COMPLETE ? "X" : "i", pid, tid));
     if (e->site != NULL) {
         TSR_CHECK(put(s, ",\"args\":{\"site\":"));
         TSR_CHECK(put_str(s, e->site));
@@ -250,15 +400,308 @@ static int put_rank(sink *s) {
         TSR_CHECK(put(s, ",\n{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":%d,\"tid\":%d,"
                          "\"args\":{\"sort_index\":%d}}",
                       r, b->tid, b->tid));
+        for (uint64_t i = 0; i < n; i++) TSR_CHECK(put_event(s, r, b->tid, b, i));
+    }
+    return TSR_OK;
+fail:
+    return rc;
+}
+
+/* ---- the per-rank summary --------------------------------------------- */
+
+typedef struct kind_sum {
+    const char *name;
+    uint64_t count, flops, bytes;
+    double total_us, max_us;
+    long long ctr[TSR__PAPI_MAX_EVENTS];
+} kind_sum;
+
+typedef struct rank_sum {
+    kind_sum *kinds;
+    int nkinds, cap;
+    uint64_t *peer; /* 4 per rank: msgs sent, bytes sent, msgs received, bytes received */
+    uint64_t waits;
+    double wait_us;
+} rank_sum;
+
+static kind_sum *kind_of(rank_sum *rs, const char *name) {
+    for (int k = 0; k < rs->nkinds; k++)
+        if (rs->kinds[k].name == name || strcmp(rs->kinds[k].name, name) == 0)
+            return &rs->kinds[k];
+    if (rs->nkinds == rs->cap) {
+        int cap = rs->cap ? 2 * rs->cap : 16;
+        kind_sum *k = realloc(rs->kinds, (size_t)cap * sizeof *k);
+        if (k == NULL) return NULL;
+        rs->kinds = k;
+        rs->cap = cap;
+    }
+    kind_sum *k = &rs->kinds[rs->nkinds++];
+    memset(k, 0, sizeof *k);
+    k->name = name;
+    return k;
+}
+
+/* Busy time of one thread: the union of its task and handler (recv)
+ * intervals. They nest or are disjoint (a thread runs one at a time, a
+ * waiting task runs others inside its own interval) and are recorded in
+ * order of their end, so walking backwards an interval either ends at or
+ * before the start of the covering one seen so far (disjoint: add it) or
+ * lies inside it (skip). */
+static double busy_us(const tsr__trace_buf *b, uint64_t n, uint64_t *tasks) {
+    uint64_t busy = 0, cover = UINT64_MAX;
+    *tasks = 0;
+    for (uint64_t i = n; i-- > 0;) {
+        const tsr__trace_ev *e = TSR__TRACE_EV(b, i);
+        if (e->type != TSR__EV_TASK && e->type != TSR__EV_RECV) continue;
+        if (e->type == TSR__EV_TASK) (*tasks)++;
+        if (e->t1 <= cover) {
+            busy += e->t1 - e->t0;
+            cover = e->t0;
+        } else if (e->t0 < cover) {
+            /* Overlaps without nesting (should not happen): count the rest. */
+            busy += cover - e->t0;
+            cover = e->t0;
+        }
+    }
+    return (double)busy / 1000.0;
+}
+
+static int put_summary(sink *s) {
+    int rc = TSR_OK;
+    rank_sum rs;
+    memset(&rs, 0, sizeof rs);
+    rs.peer = calloc((size_t)W.nranks * 4, sizeof *rs.peer);
+    TSR_CHECK_MSG(rs.peer != NULL, TSR_ERR_NOMEM, "trace summary: no memory");
+    uint64_t events = 0, dropped = 0;
+    double wall = us(tsr__trace_sess.t_end);
+    TSR_CHECK(put(s, "%s{\"rank\":%d,\"wall_us\":%.3f,\"clock_offset_us\":%.3f,\"threads\":[",
+                  W.rank == 0 ? "" : ",\n", W.rank, wall, (double)W.offset_ns[W.rank] / 1000.0));
+    int first = 1;
+    for (tsr__trace_buf *b = tsr__trace_buffers(); b != NULL; b = b->next) {
+        if (!session_buf(b)) continue;
+        uint64_t n = atomic_load_explicit(&b->n, memory_order_acquire), tasks = 0;
+        events += n;
+        dropped += atomic_load_explicit(&b->dropped, memory_order_relaxed);
+        double busy = busy_us(b, n, &tasks);
+        TSR_CHECK(put(s, "%s{\"tid\":%d,\"name\":", first ? "" : ",", b->tid));
+        TSR_CHECK(put_str(s, b->name));
+        TSR_CHECK(put(s, ",\"worker\":%s,\"busy_us\":%.3f,\"idle_us\":%.3f,\"tasks\":%llu}",
+                      b->tid < 1000 ? "true" : "false", busy, wall > busy ? wall - busy : 0.0,
+                      (unsigned long long)tasks));
+        first = 0;
         for (uint64_t i = 0; i < n; i++) {
-            const tsr__trace_ev *e =
-                &b->chunk[i >> TSR__TRACE_CHUNK_LOG2][i & (TSR__TRACE_CHUNK - 1)];
-            TSR_CHECK(put_event(s, r, b->tid, e));
+            const tsr__trace_ev *e = TSR__TRACE_EV(b, i);
+            if (e->type == TSR__EV_TASK) {
+                kind_sum *k = kind_of(&rs, e->name);
+                TSR_CHECK_MSG(k != NULL, TSR_ERR_NOMEM, "trace summary: no memory");
+                uint32_t deps[TSR__TRACE_MAX_DEPS];
+                long long ctr[TSR__PAPI_MAX_EVENTS];
+                task_extra(b, i, e, deps, ctr);
+                double d = dur_us(e);
+                k->count++;
+                k->total_us += d;
+                if (d > k->max_us) k->max_us = d;
+                k->flops += e->flops;
+                k->bytes += e->bytes;
+                for (uint32_t c = 0; c < e->nctr; c++) k->ctr[c] += ctr[c];
+            } else if ((e->type == TSR__EV_SEND || e->type == TSR__EV_RECV) && e->peer >= 0 &&
+                       e->peer < W.nranks) {
+                uint64_t *p = &rs.peer[4 * e->peer + (e->type == TSR__EV_SEND ? 0 : 2)];
+                p[0]++;
+                p[1] += e->bytes;
+            } else if (e->type == TSR__EV_WAIT) {
+                rs.waits++;
+                rs.wait_us += dur_us(e);
+            }
+        }
+    }
+    TSR_CHECK(put(s, "],\"events\":%llu,\"dropped_events\":%llu,\"kinds\":{",
+                  (unsigned long long)events, (unsigned long long)dropped));
+    for (int k = 0; k < rs.nkinds; k++) {
+        kind_sum *ks = &rs.kinds[k];
+        TSR_CHECK(put(s, "%s", k ? "," : ""));
+        TSR_CHECK(put_str(s, ks->name));
+        TSR_CHECK(put(s, ":{\"count\":%llu,\"total_us\":%.3f,\"mean_us\":%.3f,\"max_us\":%.3f,"
+                         "\"flops\":%llu,\"bytes\":%llu,\"counters\":{",
+                      (unsigned long long)ks->count, ks->total_us,
+                      ks->total_us / (double)ks->count, ks->max_us,
+                      (unsigned long long)ks->flops, (unsigned long long)ks->bytes));
+        for (int c = 0; c < tsr__trace_sess.papi_n; c++) {
+            const char *nm = tsr__papi_event_name(c);
+            TSR_CHECK(put(s, "%s", c ? "," : ""));
+            TSR_CHECK(put_str(s, nm ? nm : "counter"));
+            TSR_CHECK(put(s, ":%lld", ks->ctr[c]));
+        }
+        TSR_CHECK(put(s, "}}"));
+    }
+    TSR_CHECK(put(s, "},\"peers\":{"));
+    first = 1;
+    for (int p = 0; p < W.nranks; p++) {
+        const uint64_t *q = &rs.peer[4 * p];
+        if (q[0] == 0 && q[2] == 0) continue;
+        TSR_CHECK(put(s, "%s\"%d\":{\"msgs_sent\":%llu,\"bytes_sent\":%llu,\"msgs_recv\":%llu,"
+                         "\"bytes_recv\":%llu}",
+                      first ? "" : ",", p, (unsigned long long)q[0], (unsigned long long)q[1],
+                      (unsigned long long)q[2], (unsigned long long)q[3]));
+        first = 0;
+    }
+    TSR_CHECK(put(s, "},\"waits\":{\"count\":%llu,\"total_us\":%.3f}}",
+                  (unsigned long long)rs.waits, rs.wait_us));
+fail:
+    free(rs.kinds);
+    free(rs.peer);
+    return rc;
+}
+
+/* Rank 0: copy each other rank's stream of `tag` into s's file. */
+static int relay(sink *s, int tag) {
+    int rc = TSR_OK;
+    for (int r = 1; r < W.nranks; r++) {
+        for (;;) {
+            MPI_Status st;
+            int cnt = 0;
+            TSR_MPI(MPI_Probe(r, tag, W.comm, &st));
+            TSR_MPI(MPI_Get_count(&st, MPI_CHAR, &cnt));
+            TSR_MPI(MPI_Recv(W.text, cnt, MPI_CHAR, r, tag, W.comm, MPI_STATUS_IGNORE));
+            if (cnt == 0) break;
+            s->len = (size_t)cnt;
+            TSR_CHECK(flush_file(s));
         }
     }
     return TSR_OK;
 fail:
     return rc;
+}
+
+static int put_papi_names(sink *s) {
+    int rc = TSR_OK;
+    TSR_CHECK(put(s, "["));
+    for (int c = 0; c < tsr__trace_sess.papi_n; c++) {
+        const char *nm = tsr__papi_event_name(c);
+        TSR_CHECK(put(s, "%s", c ? "," : ""));
+        TSR_CHECK(put_str(s, nm ? nm : "counter"));
+    }
+    TSR_CHECK(put(s, "]"));
+    return TSR_OK;
+fail:
+    return rc;
+}
+
+/* Flush, close and rename a finished file; s->err holds the first error. */
+static int finish_file(sink *s, FILE *fp, const char *tmp, const char *path) {
+    if (s->err == TSR_OK && fflush(fp) != 0)
+        s->err = tsr_error(TSR_ERR_IO, "writing %s: %s", tmp, strerror(errno));
+    int closed = fclose(fp);
+    if (s->err == TSR_OK && closed != 0)
+        s->err = tsr_error(TSR_ERR_IO, "closing %s: %s", tmp, strerror(errno));
+    if (s->err == TSR_OK && rename(tmp, path) != 0)
+        s->err = tsr_error(TSR_ERR_IO, "renaming %s to %s: %s", tmp, path, strerror(errno));
+    if (s->err != TSR_OK) unlink(tmp);
+    return s->err;
+}
+
+/* Rank 0: header, own events, then each rank's text as it arrives; then the
+ * summary file the same way. */
+static int write_root(const uint64_t *counts) {
+    int rc = TSR_OK;
+    sink s = {.len = 0, .err = TSR_OK, .flush = flush_file, .fp = W.fp, .fname = W.tmp};
+    uint64_t ev = 0, dr = 0;
+    char *spath = NULL, *stmp = NULL;
+    FILE *sfp = NULL;
+    for (int r = 0; r < W.nranks; r++) {
+        ev += counts[2 * r];
+        dr += counts[2 * r + 1];
+    }
+    TSR_CHECK(put(&s, "{\"otherData\":{\"tool\":\"tessera\",\"version\":\"%s\",\"ranks\":%d,"
+                      "\"clock\":\"monotonic, us since tsr_trace_open on rank 0; other ranks' "
+                      "clocks corrected by clock_offsets_us (ping-pong at open, best of %d)\","
+                      "\"events\":%llu,\"dropped_events\":%llu,"
+                      "\"events_per_thread_cap\":%llu,\"dropped_by_rank\":[",
+                  TSR_VERSION_STRING, W.nranks, PING_ROUNDS, (unsigned long long)ev,
+                  (unsigned long long)dr, (unsigned long long)tsr__trace_sess.cap));
+    for (int r = 0; r < W.nranks; r++)
+        TSR_CHECK(put(&s, "%s%llu", r ? "," : "", (unsigned long long)counts[2 * r + 1]));
+    TSR_CHECK(put(&s, "],\"clock_offsets_us\":["));
+    for (int r = 0; r < W.nranks; r++)
+        TSR_CHECK(put(&s, "%s%.3f", r ? "," : "", (double)W.offset_ns[r] / 1000.0));
+    TSR_CHECK(put(&s, "],\"clock_rtt_us\":["));
+    for (int r = 0; r < W.nranks; r++)
+        TSR_CHECK(put(&s, "%s%.3f", r ? "," : "", (double)W.rtt_ns[r] / 1000.0));
+    TSR_CHECK(put(&s, "],\"papi_events\":"));
+    TSR_CHECK(put_papi_names(&s));
+    TSR_CHECK(put(&s, ",\"papi_note\":"));
+    const char *note = tsr__papi_note();
+    if (note != NULL && note[0] != '\0')
+        TSR_CHECK(put_str(&s, note));
+    else
+        TSR_CHECK(put(&s, "null"));
+    TSR_CHECK(put(&s, ",\"summary\":"));
+    size_t pl = strlen(W.path) + 32;
+    spath = malloc(pl);
+    stmp = malloc(pl + 32);
+    TSR_CHECK_MSG(spath && stmp, TSR_ERR_NOMEM, "trace: no memory");
+    snprintf(spath, pl, "%s.summary.json", W.path);
+    snprintf(stmp, pl + 32, "%s.tmp.%ld", spath, (long)getpid());
+    TSR_CHECK(put_str(&s, spath));
+    TSR_CHECK(put(&s, "},\n\"displayTimeUnit\":\"ms\",\n\"traceEvents\":[\n"));
+    TSR_CHECK(put_rank(&s));
+    TSR_CHECK(flush_file(&s));
+    TSR_CHECK(relay(&s, TAG_TEXT));
+    TSR_CHECK(put(&s, "\n]}\n"));
+    TSR_CHECK(flush_file(&s));
+    W.fp = NULL;
+    rc = finish_file(&s, s.fp, W.tmp, W.path);
+
+    /* The summary: every rank's stream arrives whatever happened above. */
+    sink ss = {.len = 0, .err = TSR_OK, .flush = flush_file, .fname = stmp};
+    sfp = fopen(stmp, "w");
+    if (sfp == NULL)
+        ss.err = tsr_error(TSR_ERR_IO, "cannot create %s: %s", stmp, strerror(errno));
+    ss.fp = sfp;
+    TSR_CHECK(put(&ss, "{\"ranks\":%d,\"trace\":", W.nranks));
+    TSR_CHECK(put_str(&ss, W.path));
+    TSR_CHECK(put(&ss, ",\"papi_events\":"));
+    TSR_CHECK(put_papi_names(&ss));
+    TSR_CHECK(put(&ss, ",\"dropped_events\":%llu,\"per_rank\":[\n", (unsigned long long)dr));
+    TSR_CHECK(put_summary(&ss));
+    if (sfp) TSR_CHECK(flush_file(&ss));
+    ss.len = 0;
+    TSR_CHECK(relay(&ss, TAG_SUMMARY));
+    TSR_CHECK(put(&ss, "\n]}\n"));
+    if (sfp) {
+        TSR_CHECK(flush_file(&ss));
+        int src = finish_file(&ss, sfp, stmp, spath);
+        sfp = NULL;
+        if (rc == TSR_OK) rc = src;
+    }
+    free(spath);
+    free(stmp);
+    return rc;
+fail:
+    if (sfp) {
+        fclose(sfp);
+        unlink(stmp);
+    }
+    free(spath);
+    free(stmp);
+    return rc;
+}
+
+/* Another rank: its events, then its summary, each stream ended by an
+ * empty message (also after a failure: rank 0 waits for it). */
+static int write_other(void) {
+    int rc = TSR_OK;
+    sink s = {.len = 0, .err = TSR_OK, .flush = flush_mpi, .tag = TAG_TEXT};
+    rc = put_rank(&s);
+    if (rc == TSR_OK) rc = flush_mpi(&s);
+    if (MPI_Send(W.text, 0, MPI_CHAR, 0, TAG_TEXT, W.comm) != MPI_SUCCESS && rc == TSR_OK)
+        rc = tsr_error(TSR_ERR_MPI, "rank %d: sending the trace's end mark failed", W.rank);
+    sink ss = {.len = 0, .err = TSR_OK, .flush = flush_mpi, .tag = TAG_SUMMARY};
+    int src = put_summary(&ss);
+    if (src == TSR_OK) src = flush_mpi(&ss);
+    if (MPI_Send(W.text, 0, MPI_CHAR, 0, TAG_SUMMARY, W.comm) != MPI_SUCCESS && src == TSR_OK)
+        src = tsr_error(TSR_ERR_MPI, "rank %d: sending the summary's end mark failed", W.rank);
+    return rc != TSR_OK ? rc : src;
 }
 
 static void local_counts(uint64_t out[2]) {
@@ -268,53 +711,6 @@ static void local_counts(uint64_t out[2]) {
         out[0] += atomic_load_explicit(&b->n, memory_order_acquire);
         out[1] += atomic_load_explicit(&b->dropped, memory_order_relaxed);
     }
-}
-
-/* Rank 0: header, own events, then each rank's text as it arrives. */
-static int write_root(const uint64_t *counts) {
-    int rc = TSR_OK;
-    sink s = {.len = 0, .err = TSR_OK, .flush = flush_file};
-    uint64_t ev = 0, dr = 0;
-    for (int r = 0; r < W.nranks; r++) {
-        ev += counts[2 * r];
-        dr += counts[2 * r + 1];
-    }
-    TSR_CHECK(put(&s, "{\"otherData\":{\"tool\":\"tessera\",\"version\":\"%s\",\"ranks\":%d,"
-                      "\"clock\":\"monotonic, us since tsr_trace_open, ranks aligned by a "
-                      "barrier\",\"events\":%llu,\"dropped_events\":%llu,"
-                      "\"events_per_thread_cap\":%llu,\"dropped_by_rank\":[",
-                  TSR_VERSION_STRING, W.nranks, (unsigned long long)ev, (unsigned long long)dr,
-                  (unsigned long long)tsr__trace_sess.cap));
-    for (int r = 0; r < W.nranks; r++)
-        TSR_CHECK(put(&s, "%s%llu", r ? "," : "", (unsigned long long)counts[2 * r + 1]));
-    TSR_CHECK(put(&s, "]},\n\"displayTimeUnit\":\"ms\",\n\"traceEvents\":[\n"));
-    TSR_CHECK(put_rank(&s));
-    TSR_CHECK(flush_file(&s));
-    for (int r = 1; r < W.nranks; r++) {
-        for (;;) {
-            MPI_Status st;
-            int cnt = 0;
-            TSR_MPI(MPI_Probe(r, TAG_TEXT, W.comm, &st));
-            TSR_MPI(MPI_Get_count(&st, MPI_CHAR, &cnt));
-            TSR_MPI(MPI_Recv(W.text, cnt, MPI_CHAR, r, TAG_TEXT, W.comm, MPI_STATUS_IGNORE));
-            if (cnt == 0) break;
-            s.len = (size_t)cnt;
-            TSR_CHECK(flush_file(&s));
-        }
-    }
-    TSR_CHECK(put(&s, "\n]}\n"));
-    TSR_CHECK(flush_file(&s));
-    if (s.err == TSR_OK && fflush(W.fp) != 0)
-        s.err = tsr_error(TSR_ERR_IO, "writing the trace file %s: %s", W.tmp, strerror(errno));
-    int closed = fclose(W.fp);
-    W.fp = NULL;
-    if (s.err == TSR_OK && closed != 0)
-        s.err = tsr_error(TSR_ERR_IO, "closing the trace file %s: %s", W.tmp, strerror(errno));
-    if (s.err == TSR_OK && rename(W.tmp, W.path) != 0)
-        s.err = tsr_error(TSR_ERR_IO, "renaming %s to %s: %s", W.tmp, W.path, strerror(errno));
-    return s.err;
-fail:
-    return rc;
 }
 
 static void close_state(void) {
@@ -336,16 +732,10 @@ int tsr__trace_write_close(void) {
         if (counts == NULL) tsr_abort("rank 0: no memory for the trace's counts");
     }
     TSR_MPI(MPI_Gather(mine, 2, MPI_UINT64_T, counts, 2, MPI_UINT64_T, 0, W.comm));
-    if (W.rank == 0) {
+    if (W.rank == 0)
         rc = write_root(counts);
-    } else {
-        sink s = {.len = 0, .err = TSR_OK, .flush = flush_mpi};
-        rc = put_rank(&s);
-        if (rc == TSR_OK) rc = flush_mpi(&s);
-        /* The end mark, also after a failure: rank 0 waits for it. */
-        if (MPI_Send(W.text, 0, MPI_CHAR, 0, TAG_TEXT, W.comm) != MPI_SUCCESS && rc == TSR_OK)
-            rc = tsr_error(TSR_ERR_MPI, "rank %d: sending the trace's end mark failed", W.rank);
-    }
+    else
+        rc = write_other();
     if (rc != TSR_OK)
         tsr_log(TSR_LOG_ERROR, "writing the trace: %s", tsr_error_message());
     rc = agree_root(rc);

@@ -83,11 +83,24 @@ done:
  * already spends tens of nanoseconds on its futures, while a bare
  * tsr_spawn task may be a few (measured with perf/run tasks: a branch in
  * the run loop added ~0.6 ns to an 11 ns empty task). */
-static void job_run(void *p) {
+static void job_run_traced(job *j) {
     static const char *const kind_name[] = {"async", "then", "when_all"};
+    /* The job's id goes on its output before job_exec sets it, so a job
+     * waiting on that future finds it (the future's release/acquire orders
+     * it); the inputs are ready, so their producers' ids are in place. */
+    uint32_t deps[TSR__TRACE_MAX_DEPS];
+    int nd = 0;
+    for (int i = 0; i < j->n && nd < TSR__TRACE_MAX_DEPS; i++)
+        if (j->deps[i].f->trace_id != 0) deps[nd++] = j->deps[i].f->trace_id;
+    uint32_t id = tsr__trace_next_id();
+    j->out->trace_id = id;
+    tsr__trace_task(job_exec, j, j->label ? j->label : kind_name[j->kind], j->site, id, deps, nd);
+}
+
+static void job_run(void *p) {
     job *j = p;
     if (tsr__trace_enabled()) {
-        tsr__trace_task(job_exec, j, j->label ? j->label : kind_name[j->kind], j->site);
+        job_run_traced(j);
         return;
     }
     job_exec(j);

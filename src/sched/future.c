@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "perf/perf_internal.h"
 #include "sched/future_private.h"
 #include "sched/sched_private.h"
 
@@ -24,6 +25,7 @@ int tsr_future_create(tsr_future_t **out) {
     atomic_init(&f->refs, 1);
     atomic_init(&f->state, TSR_FUTURE_UNSET);
     f->status = TSR_OK;
+    f->trace_id = 0;
     f->value = NULL;
     f->dtor = NULL;
     f->msg = NULL;
@@ -138,11 +140,14 @@ static void block_until_ready(tsr_future_t *f) {
 int tsr_wait(tsr_future_t *f, void **value_out) {
     if (f == NULL) return tsr_error(TSR_ERR_INVALID, "tsr_wait: future is NULL");
     if (!tsr_future_ready(f)) {
+        /* A wait span in the trace; a branch only on this slow path. */
+        uint64_t t0 = tsr__trace_enabled() ? tsr_time_ns() : 0;
         /* A worker keeps running tasks (help-first); anyone else sleeps. */
         if (tsr__tls_worker != NULL)
             tsr__sched_help_until(ready_pred, f);
         else
             block_until_ready(f);
+        if (t0 != 0) tsr__trace_wait(f->trace_id, t0, tsr_time_ns());
     }
     if (f->status != TSR_OK) {
         if (value_out) *value_out = NULL;

@@ -21,6 +21,10 @@ struct tsr_future_s {
     _Atomic int refs;
     _Atomic int state;   /* UNSET -> SETTING (one winner) -> READY */
     int status;          /* TSR_OK or the error; valid once READY */
+    /* Trace id of the traced job that makes this future (0: none / not
+     * traced). Fills the padding after status: no size change. Written by
+     * that job before it sets the future, read by jobs that wait on it. */
+    uint32_t trace_id;
     void *value;
     void (*dtor)(void *);
     char *msg;           /* owned copy of the error message, or NULL */

@@ -3,7 +3,8 @@
  *
  *   test_trace work N      N labelled async tasks (half make a child), N
  *                          unlabelled ones, N bare tsr_spawn tasks, spans,
- *                          messages to the next rank
+ *                          messages to the next rank, a chain a -> b ->
+ *                          when_all(a, b) with counts and a wait
  *   test_trace empty       tsr_init and tsr_finalize only
  *   test_trace off N       as work, and asserts that tracing is off
  *   test_trace open PATH N tracing started by tsr_trace_open(PATH) after
@@ -54,6 +55,43 @@ static void on_msg(int src, const void *hdr, size_t hdrlen, void *payload, size_
     atomic_fetch_add(&received, 1);
 }
 
+/* A known dependency chain for the schema check: chain-a (counts 1000
+ * flops, 64 bytes; spins ~2 ms so that main's wait is a real one) ->
+ * chain-b (tsr_then) -> chain-c (tsr_when_all of a and b). */
+static int chain_a(void *arg, void **value_out) {
+    (void)arg;
+    uint64_t t0 = tsr_time_ns();
+    while (tsr_time_ns() - t0 < 2000000) {
+    }
+    tsr_trace_count(600, 40);
+    tsr_trace_count(400, 24);
+    *value_out = NULL;
+    return TSR_OK;
+}
+
+static int chain_b(void *value, void *arg, void **value_out) {
+    (void)value, (void)arg;
+    tsr_trace_count(7, 0);
+    *value_out = NULL;
+    return TSR_OK;
+}
+
+static void run_chain(void) {
+    tsr_future_t *a = NULL, *b = NULL, *c = NULL;
+    const char *prev = tsr_trace_label("chain-a");
+    ASSERT_OK(tsr_async(chain_a, NULL, 0, NULL, &a));
+    tsr_trace_label("chain-b");
+    ASSERT_OK(tsr_then(a, chain_b, NULL, &b));
+    tsr_trace_label("chain-c");
+    tsr_future_t *ab[2] = {a, b};
+    ASSERT_OK(tsr_when_all(2, ab, &c));
+    tsr_trace_label(prev);
+    ASSERT_OK(tsr_wait(c, NULL));
+    tsr_future_release(&a);
+    tsr_future_release(&b);
+    tsr_future_release(&c);
+}
+
 static void run_work(long n) {
     int id = -1;
     ASSERT_OK(tsr_am_register(on_msg, NULL, NULL, &id));
@@ -85,6 +123,7 @@ static void run_work(long n) {
     }
     free(fs);
     tsr_trace_event("test:waited", "test", t0, tsr_time_ns());
+    run_chain();
     tsr_trace_instant("test:mark", "test", -1, 0);
     char msg[100] = {0};
     int next = (tsr_rank() + 1) % tsr_nranks();
@@ -93,6 +132,8 @@ static void run_work(long n) {
     ASSERT_EQ(atomic_load(&received), 1);
     ASSERT_OK(tsr_sched_drain());
     ASSERT_EQ(atomic_load(&ran), n + n / 2 + 2 * n);
+    /* The counts go nowhere outside a task (and must not crash). */
+    tsr_trace_count(1, 1);
 }
 
 int main(int argc, char **argv) {
