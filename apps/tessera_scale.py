@@ -430,8 +430,10 @@ def plot(path, rows, weak, basis, title, command):
         ax.set_xticks(xs_all)
         ax.set_xticklabels([str(x) for x in xs_all])
         ax.grid(True, alpha=0.3)
-        if cores and xs_all[-1] > cores:
-            ax.axvspan(cores, xs_all[-1] * 1.1, color="red", alpha=0.06)
+        over = [x for x in xs_all if x > cores]
+        if cores and over:  # sizes with more workers than cores
+            lo = (max([x for x in xs_all if x <= cores] or [cores]) + over[0]) / 2
+            ax.axvspan(lo, xs_all[-1] + 0.5, color="red", alpha=0.06)
         ax.legend(fontsize=8)
     head = title or command
     if len(head) > 110:
