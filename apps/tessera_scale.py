@@ -412,7 +412,7 @@ def plot(path, rows, weak, basis, title, command):
         ax2.plot(x, [r["efficiency"] for r in sel], "o-", label=lab)
     if weak:
         ax1.axhline(rows[0]["time_s"], color="gray", ls="--", label="ideal (constant)")
-        ax1.set_ylabel("time (s), %s" % basis)
+        ax1.set_ylabel("time (s, %s time)" % basis)
         ax1.set_title("weak scaling: time per size")
         ax1.set_ylim(bottom=0)
         ax2.set_title("weak-scaling efficiency t(first) / t")
