@@ -147,9 +147,10 @@ def is_handler(e):
     return e["ph"] == "X" and e.get("cat") == "am" and e.get("name") == "recv"
 
 
-def self_times(events):
+def self_times(events, depth=None):
     """Map id(event) -> its duration less the events directly nested in it on
-    the same thread (tasks and handlers only)."""
+    the same thread (tasks and handlers only). If depth is a dict, it gets
+    id(event) -> nesting depth (0 outermost)."""
     by_thread = defaultdict(list)
     for e in events:
         by_thread[(e.get("pid", 0), e.get("tid", 0))].append(e)
@@ -164,6 +165,8 @@ def self_times(events):
             while stack and stack[-1]["ts"] + stack[-1]["dur"] < end - 1e-9:
                 stack.pop()
             own[id(e)] = float(e["dur"])
+            if depth is not None:
+                depth[id(e)] = len(stack)
             if stack:
                 own[id(stack[-1])] -= e["dur"]
             stack.append(e)
@@ -426,6 +429,7 @@ def analyse(events, other, skipped, path, top):
     else:
         imbalance["ratio"] = None
 
+    flow_pairs = [(s, flows_f[k]) for k, s in flows_s.items() if k in flows_f]
     cp = critical_path(tasks, handlers, events, flows_s, flows_f, waits)
     if cp["available"]:
         cp["wall_us"] = wall
@@ -464,6 +468,7 @@ def analyse(events, other, skipped, path, top):
         "critical_path": cp,
         "sites": site_list,
         "top": top,
+        "_flows": flow_pairs,  # for the plots; not printed
     }
 
 
@@ -516,13 +521,14 @@ def report(a):
         for t in r["threads"]:
             rows.append([str(r["rank"]), t["name"], t["tasks"], ms(t["busy_us"]),
                          ms(t["idle_us"]), "%.1f%%" % (100 * t["busy_frac"])])
-        if r["waits"]["count"]:
-            rows.append([str(r["rank"]), "(waits)", r["waits"]["count"],
-                         ms(r["waits"]["total_us"]), "", ""])
     if rows:
         table(rows, ["rank", "thread", "tasks", "busy ms", "idle ms", "busy"], out, left=2)
     else:
         out.append("  (no workers in the trace)")
+    for r in a["per_rank"]:
+        if r["waits"]["count"]:
+            out.append("  rank %s waited %s ms in %d waits (tsr_wait; workers help meanwhile)" %
+                       (r["rank"], ms(r["waits"]["total_us"]), r["waits"]["count"]))
 
     out.append("")
     im = a["imbalance"]
@@ -542,7 +548,11 @@ def report(a):
                     cp["rank_crossings"],
                     "%.2f" % cp["parallelism"] if cp["parallelism"] else "-"))
         parts = ", ".join("%s %s ms" % (k, ms(v)) for k, v in list(cp["by_kind_us"].items())[:6])
-        out.append("  on the path: " + parts)
+        out.append("  time on the path by kind: " + parts)
+        steps = ["%s@%s" % (st["kind"], st["rank"]) for st in cp["path"]]
+        if len(steps) > 12:
+            steps = steps[:6] + ["... %d more" % (len(steps) - 11)] + steps[-5:]
+        out.append("  path (kind@rank): " + " -> ".join(steps))
         out.append("  edges: %d deps, %d message flows, %d waits" %
                    (cp["edges"]["deps"], cp["edges"]["flows"], cp["edges"]["waits"]))
         if cp.get("cycle_events_ignored"):
@@ -553,10 +563,10 @@ def report(a):
 
     out.append("")
     out.append("tasks per kind (top %d by total time)" % top)
-    rows = [[k["kind"], k["count"], ms(k["total_us"]), "%.1f" % k["mean_us"], ms(k["max_us"])]
+    rows = [[k["kind"], k["count"], ms(k["total_us"]), ms(k["mean_us"]), ms(k["max_us"])]
             for k in a["kinds"][:top]]
     if rows:
-        table(rows, ["kind", "count", "total ms", "mean us", "max ms"], out)
+        table(rows, ["kind", "count", "total ms", "mean ms", "max ms"], out)
         if len(a["kinds"]) > top:
             out.append("  ... %d more kinds" % (len(a["kinds"]) - top))
     else:
@@ -568,9 +578,9 @@ def report(a):
         names = a["counter_names"]
         extra = []
         if any("gflops_per_s" in k for k in a["kinds"]):
-            extra.append(("GFLOP/s", "gflops_per_s", "%.2f"))
+            extra.append(("GFLOP/s", "gflops_per_s", "%.3g"))
         if any("gbytes_per_s" in k for k in a["kinds"]):
-            extra.append(("GB/s", "gbytes_per_s", "%.2f"))
+            extra.append(("GB/s", "gbytes_per_s", "%.3g"))
         if any("ipc" in k for k in a["kinds"]):
             extra.append(("IPC", "ipc", "%.2f"))
         rows = []
@@ -616,6 +626,7 @@ def plots(events, a, outdir):
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.lines import Line2D
         from matplotlib.patches import Patch
     except ImportError as e:
         print("%s: --png needs matplotlib for /usr/bin/python3 (%s); install it with: "
@@ -640,7 +651,16 @@ def plots(events, a, outdir):
     colour = {k: cmap(i % cmap.N) for i, k in enumerate(named)}
     colour["recv"] = (0.55, 0.55, 0.55, 1.0)
     other_col = (0.8, 0.8, 0.8, 1.0)
-    bars = defaultdict(lambda: defaultdict(list))
+    # nested events (run by a worker helping inside another) are drawn on top,
+    # thinner; events on the critical path get a black outline
+    depth = {}
+    self_times(work, depth)
+    on_path = set()
+    cp = a["critical_path"]
+    if cp.get("available"):
+        on_path = {(s["rank"], s["tid"], s["ts_us"], s["dur_us"]) for s in cp["path"]}
+    bars = defaultdict(list)  # (depth, kind, lane) -> segments
+    path_bars = defaultdict(list)
     for e in work:
         lane = lane_of.get((e.get("pid", 0), e.get("tid", 0)))
         if lane is None:
@@ -648,24 +668,51 @@ def plots(events, a, outdir):
         k = e.get("name", "?") if is_task(e) else "recv"
         if k not in colour:
             k = "other"
-        bars[k][lane].append(((e["ts"] - t0) / 1000.0, max(e["dur"] / 1000.0, 1e-6)))
+        seg = ((e["ts"] - t0) / 1000.0, max(e["dur"] / 1000.0, 1e-6))
+        dp = min(depth.get(id(e), 0), 3)
+        bars[(dp, k, lane)].append(seg)
+        if (e.get("pid", 0), e.get("tid", 0), e["ts"], e["dur"]) in on_path:
+            path_bars[(dp, lane)].append(seg)
     h = max(2.5, 0.45 * len(lanes) + 1.5)
     fig, ax = plt.subplots(figsize=(12, h))
-    for k, by_lane in bars.items():
-        c = colour.get(k, other_col)
-        for lane, segs in by_lane.items():
-            ax.broken_barh(segs, (lane - 0.4, 0.8), facecolors=c, edgecolors="none")
+    for (dp, k, lane), segs in sorted(bars.items(), key=lambda kv: kv[0][0]):
+        half = 0.4 * (0.6 ** dp)
+        ax.broken_barh(segs, (lane - half, 2 * half), facecolors=colour.get(k, other_col),
+                       edgecolors="none", zorder=2 + dp)
+    for (dp, lane), segs in path_bars.items():
+        half = 0.4 * (0.6 ** dp)
+        ax.broken_barh(segs, (lane - half, 2 * half), facecolors="none", edgecolors="black",
+                       linewidth=1.2, zorder=10)
+    # message flows as thin arrows, when there are few enough to read
+    lane_y = {(r, t): i for i, (r, t, _) in enumerate(lanes)}
+    flows = a.get("_flows", [])
+    if 0 < len(flows) <= 400:
+        for s_ev, f_ev in flows:
+            ys = lane_y.get((s_ev.get("pid", 0), s_ev.get("tid", 0)))
+            yf = lane_y.get((f_ev.get("pid", 0), f_ev.get("tid", 0)))
+            if ys is None or yf is None:
+                continue
+            ax.annotate("", xy=((f_ev["ts"] - t0) / 1000.0, yf),
+                        xytext=((s_ev["ts"] - t0) / 1000.0, ys),
+                        arrowprops=dict(arrowstyle="->", color="black", alpha=0.5, lw=0.7),
+                        zorder=11)
     ax.set_yticks(range(len(lanes)))
     ax.set_yticklabels([name for _, _, name in lanes])
     ax.set_ylim(len(lanes) - 0.5, -0.5)
     ax.set_xlim(0, max(a["wall_us"] / 1000.0, 1e-3))
     ax.set_xlabel("time (ms)")
     ax.set_title("tasks per worker: %s" % os.path.basename(a["trace"]))
-    handles = [Patch(color=colour[k], label=k) for k in named if k in bars]
-    if "recv" in bars:
+    kinds_drawn = {k for _, k, _ in bars}
+    handles = [Patch(color=colour[k], label=k) for k in named if k in kinds_drawn]
+    if "recv" in kinds_drawn:
         handles.append(Patch(color=colour["recv"], label="recv (message handler)"))
-    if "other" in bars:
+    if "other" in kinds_drawn:
         handles.append(Patch(color=other_col, label="other kinds"))
+    if path_bars:
+        handles.append(Patch(facecolor="none", edgecolor="black", label="critical path"))
+    if 0 < len(flows) <= 400:
+        handles.append(Line2D([], [], color="black", alpha=0.5, lw=0.7,
+                              label="message (send -> handler)"))
     if handles:
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
                   frameon=False)
@@ -738,7 +785,8 @@ def main(argv):
         return 2
     a = analyse(events, other, skipped, args.trace, args.top)
     if args.json:
-        json.dump(a, sys.stdout, indent=1, default=str)
+        json.dump({k: v for k, v in a.items() if not k.startswith("_")}, sys.stdout, indent=1,
+                  default=str)
         sys.stdout.write("\n")
     else:
         sys.stdout.write(report(a))
