@@ -12,8 +12,8 @@
  * and builds its eventset on its first tsr__papi_read under `setup_lock`
  * (once per thread per session, so the lock is off the per-task path).
  * After that a read is one PAPI_read on the thread's own eventset. A
- * session counter (`gen`) tells a thread that its eventset belongs to an
- * earlier init and was destroyed by fini's PAPI_shutdown. */
+ * session counter (`gen`) tells a thread that a new init happened: it then
+ * checks that its eventset still counts the current list. */
 #include "perf/papi.h"
 
 #include <papi.h>
@@ -38,21 +38,43 @@ static const char *const default_events[] = {"PAPI_TOT_CYC", "PAPI_TOT_INS", "PA
 
 static pthread_mutex_t setup_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
-    int inited;       /* PAPI_library_init succeeded and fini not yet called */
+    int lib;          /* 0: PAPI_library_init not tried; 1: up (for good); -1: it failed */
+    int on;           /* a session with counters is open (init succeeded, fini not yet) */
     int nevents;      /* published to readers through `gen` (release) */
     int code[TSR__PAPI_MAX_EVENTS];
     char name[TSR__PAPI_MAX_EVENTS][NAME_LEN];
+    unsigned list;       /* bumped whenever code[] changes: threads rebuild their eventsets */
     char note[NOTE_LEN]; /* why no counters; "" when there are */
     int noted;           /* the note was printed (once per process, i.e. per job on rank 0) */
 } P;
 /* Session number; odd while counters are on (nevents > 0), even otherwise.
- * A reader that sees an odd value (acquire) sees nevents and code[]. */
+ * A reader that sees an odd value (acquire) sees nevents, code[], list. */
 static _Atomic unsigned gen;
 
+/* This thread's eventset, built for event list `list`, and the session it
+ * last joined. PAPI is never shut down (re-initialising PAPI 7 after
+ * PAPI_shutdown crashed in PAPI_add_event on a worker thread with perf::
+ * native events), so an eventset outlives sessions: a thread joining a new
+ * session keeps it when the list is unchanged, else destroys and rebuilds
+ * it itself (PAPI eventsets belong to the thread that made them). */
 static _Thread_local struct {
-    unsigned gen; /* session the eventset belongs to */
-    int es;       /* PAPI eventset, or PAPI_NULL if this thread could not start one */
-} me = {0, PAPI_NULL};
+    unsigned gen, list;
+    int es;         /* PAPI_NULL: none, or this thread could not start one */
+    int registered; /* PAPI_register_thread done */
+    int built;      /* es (or its failure) is for list `list` */
+} me = {0, 0, PAPI_NULL, 0, 0};
+
+/* Stop and destroy the calling thread's eventset. */
+static void drop_mine(void) {
+    if (me.es != PAPI_NULL) {
+        long long tmp[TSR__PAPI_MAX_EVENTS];
+        PAPI_stop(me.es, tmp);
+        PAPI_cleanup_eventset(me.es);
+        PAPI_destroy_eventset(&me.es);
+        me.es = PAPI_NULL;
+    }
+    me.built = 0;
+}
 
 /* ---- why there are no counters ---------------------------------------- */
 
@@ -165,7 +187,8 @@ int tsr__papi_init(void) {
     int n;
 
     pthread_mutex_lock(&setup_lock);
-    if (P.inited) goto out;
+    if (P.on) goto out;
+    P.nevents = 0;
 
     if (user && strcmp(env, "none") == 0) { /* counters off on purpose: no note */
         P.nevents = 0;
@@ -183,18 +206,22 @@ int tsr__papi_init(void) {
         for (int i = 0; i < n; i++) snprintf(names[i], NAME_LEN, "%s", default_events[i]);
     }
 
-    int v = PAPI_library_init(PAPI_VER_CURRENT);
-    if (v != PAPI_VER_CURRENT) {
-        snprintf(P.note, sizeof P.note, "PAPI_library_init: %s",
-                 v < 0 ? PAPI_strerror(v) : "version mismatch");
-        say_once();
-        goto out; /* no counters; names cannot be checked without the library */
+    int v;
+    if (P.lib == 0) {
+        P.lib = -1;
+        v = PAPI_library_init(PAPI_VER_CURRENT);
+        if (v != PAPI_VER_CURRENT)
+            snprintf(P.note, sizeof P.note, "PAPI_library_init: %s",
+                     v < 0 ? PAPI_strerror(v) : "version mismatch");
+        else if ((v = PAPI_thread_init(pthread_self)) != PAPI_OK)
+            snprintf(P.note, sizeof P.note, "PAPI_thread_init: %s", PAPI_strerror(v));
+        else
+            P.lib = 1;
     }
-    P.inited = 1;
-    if ((v = PAPI_thread_init(pthread_self)) != PAPI_OK) {
-        snprintf(P.note, sizeof P.note, "PAPI_thread_init: %s", PAPI_strerror(v));
-        goto no_counters;
-    }
+    if (P.lib < 0) goto no_counters; /* names cannot be checked without the library */
+    /* PAPI runs one eventset per thread at a time: the probe below needs
+     * this thread's own one (from an earlier session) out of the way. */
+    drop_mine();
 
     /* Unknown names are the user's mistake whatever the machine. */
     int code[TSR__PAPI_MAX_EVENTS];
@@ -205,7 +232,7 @@ int tsr__papi_init(void) {
                        "TSR_PAPI_EVENTS: unknown PAPI event%s %s (PAPI names such as "
                        "PAPI_TOT_CYC, or native ones such as perf::CYCLES; papi_avail lists them)",
                        strchr(unknown, ',') ? "s" : "", unknown);
-        goto shutdown;
+        goto fail;
     }
 
     /* What can be counted together: add in order to one probe eventset. */
@@ -213,7 +240,8 @@ int tsr__papi_init(void) {
         snprintf(P.note, sizeof P.note, "PAPI_create_eventset: %s", PAPI_strerror(v));
         goto no_counters;
     }
-    int first_err = PAPI_OK, first_bad = -1;
+    int first_err = PAPI_OK, first_bad = -1, old[TSR__PAPI_MAX_EVENTS], nold = P.nevents;
+    memcpy(old, P.code, sizeof old);
     P.nevents = 0;
     for (int i = 0; i < n; i++) {
         v = PAPI_add_event(probe, code[i]);
@@ -237,7 +265,7 @@ int tsr__papi_init(void) {
             if (user) {
                 rc = tsr_error(TSR_ERR_INVALID, "TSR_PAPI_EVENTS='%s': these events cannot be "
                                "counted together: %s", env, PAPI_strerror(v));
-                goto shutdown;
+                goto fail;
             }
             first_bad = 0, first_err = v;
             P.nevents = 0;
@@ -253,22 +281,22 @@ int tsr__papi_init(void) {
     if (user && uncountable[0]) { /* it counts, just not what was asked */
         rc = tsr_error(TSR_ERR_INVALID, "TSR_PAPI_EVENTS: not countable on this machine: %s",
                        uncountable);
-        goto shutdown;
+        goto fail;
     }
+    if (nold != P.nevents || memcmp(old, P.code, sizeof(int) * (size_t)P.nevents) != 0) P.list++;
     P.note[0] = '\0';
+    P.on = 1;
     atomic_fetch_add_explicit(&gen, 1, memory_order_release); /* now odd: counters on */
     goto out;
 
 no_counters:
     say_once();
-shutdown:
+fail:
     if (probe != PAPI_NULL) {
         PAPI_cleanup_eventset(probe);
         PAPI_destroy_eventset(&probe);
     }
     P.nevents = 0;
-    PAPI_shutdown();
-    P.inited = 0;
 out:
     pthread_mutex_unlock(&setup_lock);
     return rc;
@@ -284,14 +312,26 @@ const char *tsr__papi_event_name(int i) {
 
 const char *tsr__papi_note(void) { return P.note[0] ? P.note : NULL; }
 
-/* First read of this thread in this session: register and start. On any
- * failure the thread keeps es = PAPI_NULL (reads give 0s) until the next
- * session; a warning says which thread and why, once per thread. */
+/* First read of this thread in session g: keep its eventset if it counts
+ * the current list, else (re)build and start one. On failure the thread
+ * has es = PAPI_NULL (reads give 0s) until the list changes; a warning says
+ * which thread and why. */
 static void thread_setup(unsigned g) {
-    int es = PAPI_NULL, v;
+    int es = PAPI_NULL, v = PAPI_OK;
     pthread_mutex_lock(&setup_lock);
-    if (atomic_load_explicit(&gen, memory_order_relaxed) != g) goto out; /* fini raced */
-    if ((v = PAPI_register_thread()) != PAPI_OK) goto bad;
+    if (atomic_load_explicit(&gen, memory_order_relaxed) != g) { /* fini raced */
+        pthread_mutex_unlock(&setup_lock);
+        return;
+    }
+    if (me.built && me.list == P.list) { /* same events: keep counting */
+        es = me.es;
+        goto out;
+    }
+    drop_mine();
+    if (!me.registered) {
+        if ((v = PAPI_register_thread()) != PAPI_OK) goto bad;
+        me.registered = 1;
+    }
     if ((v = PAPI_create_eventset(&es)) != PAPI_OK) goto bad;
     if ((v = PAPI_add_events(es, P.code, P.nevents)) != PAPI_OK) goto bad;
     if ((v = PAPI_start(es)) != PAPI_OK) goto bad;
@@ -305,9 +345,11 @@ bad:
     }
     es = PAPI_NULL;
 out:
-    pthread_mutex_unlock(&setup_lock);
-    me.gen = g;
+    me.list = P.list;
+    me.built = 1;
     me.es = es;
+    me.gen = g;
+    pthread_mutex_unlock(&setup_lock);
 }
 
 void tsr__papi_read(long long *vals) {
@@ -327,12 +369,7 @@ void tsr__papi_fini(void) {
     pthread_mutex_lock(&setup_lock);
     if (atomic_load_explicit(&gen, memory_order_relaxed) & 1u)
         atomic_fetch_add_explicit(&gen, 1, memory_order_release); /* even: off */
-    if (P.inited) {
-        /* Stops and destroys every thread's eventset (PAPI keeps the list),
-         * and forgets the threads; their next session registers again. */
-        PAPI_shutdown();
-        P.inited = 0;
-    }
-    P.nevents = 0;
+    /* Eventsets stay (see `me`): reads stop because gen is even. */
+    P.on = 0;
     pthread_mutex_unlock(&setup_lock);
 }

@@ -53,9 +53,11 @@ const char *tsr__papi_note(void);
  * Any thread; lock-free after the thread's first call. */
 void tsr__papi_read(long long *vals);
 
-/* Stop counting: every started eventset is stopped and destroyed, PAPI is
- * shut down; nevents becomes 0. Main thread, at trace close, when no task
- * is running. */
+/* End the session: reads do nothing and nevents becomes 0. Threads' eventsets
+ * are kept (PAPI stays initialised for the process: re-initialising it
+ * after PAPI_shutdown crashes PAPI 7), and reused by the next session when
+ * its event list is the same, else rebuilt by their thread. Main thread, at
+ * trace close, when no task is running. */
 void tsr__papi_fini(void);
 
 #endif
