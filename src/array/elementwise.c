@@ -39,6 +39,7 @@
 
 #include "array/expr_internal.h"
 #include "array/tiletask.h"
+#include "perf/perf_internal.h"
 #include "tessera/runtime.h"
 #include "tessera/perf.h"
 
@@ -443,6 +444,7 @@ static int eval_tile(const tsr__tile *t, const tsr_array_t *out, void *arg) {
         for (int64_t j = 0; j < t->cols; j++) run(cx, j, t->rows);
     }
     flush_gather(cx);
+    if (tsr__trace_enabled()) tsr_trace_count((uint64_t)pl->prog.ninsn * t->rows * t->cols, 8 * (uint64_t)(nl + 1) * t->rows * t->cols);
 fail:
     if (cx) tsr_aligned_free(cx->scr);
     free(mem);

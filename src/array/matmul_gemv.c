@@ -19,6 +19,7 @@
 
 #include "array/matmul_internal.h"
 #include "array/settle.h"
+#include "perf/perf_internal.h"
 #include "tessera/runtime.h"
 
 typedef struct gemv gemv;
@@ -146,6 +147,7 @@ static int partial(gemv *op, const chunk *ch, double *y, int64_t ldy) {
         else
             cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)ch->rows, (int)n, K, 1.0, A,
                         (int)a->lld, B, (int)ldb, beta, y, (int)ldy);
+        if (tsr__trace_enabled()) tsr_trace_count(2 * ch->rows * n * K, 8 * (ch->rows * K + K * n + ch->rows * n * (first ? 1 : 2)));
         first = 0;
     }
 fail:
@@ -210,6 +212,7 @@ static int combine(void *arg, void **out) {
         TSR_CHECK(tsr__mm_open(t->parts[q - 1], &p));
         for (int64_t j = 0; j < c->n; j++)
             for (int64_t i = 0; i < t->ch.rows; i++) y[i + j * c->lld] += p[i + j * t->ch.rows];
+        if (tsr__trace_enabled()) tsr_trace_count(0, 8 * 3 * t->ch.rows * c->n);
         tsr_future_release(&t->parts[q - 1]);
     }
 fail:

@@ -42,6 +42,7 @@
 
 #include "array/matmul_internal.h"
 #include "array/settle.h"
+#include "perf/perf_internal.h"
 #include "tessera/am.h"
 #include "tessera/runtime.h"
 #include "tessera/sched.h"
@@ -187,6 +188,7 @@ static void gemm(int poll, int64_t rows, int64_t cols, int64_t k, const double *
         int64_t h = rows - r < piece ? rows - r : piece;
         cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)h, (int)cols, (int)k, 1.0,
                     A + r, (int)lda, B, (int)ldb, beta, C + r, (int)ldc);
+        if (tsr__trace_enabled()) tsr_trace_count(2 * h * cols * k, 8 * (h * k + k * cols + h * cols * (beta != 0 ? 2 : 1)));
         for (int i = 0; poll && i < POLL_BURST; i++) tsr_am_progress();
     }
 }

@@ -35,6 +35,7 @@
 #include "array/matmul_internal.h"
 #include "array/settle.h"
 #include "array/tiletask.h"
+#include "perf/perf_internal.h"
 #include "tessera/runtime.h"
 #include "tessera/perf.h"
 
@@ -124,6 +125,7 @@ static int chunk_run(void *arg, void **out) {
     else
         cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)k, (int)n, (int)t->rows, 1.0, A,
                     (int)a->lld, B, (int)b->lld, 0.0, t->part, (int)k);
+    if (tsr__trace_enabled()) tsr_trace_count(2 * t->rows * k * n, 8 * (t->rows * k + t->rows * n + k * n));
     return TSR_OK;
 }
 
@@ -163,6 +165,7 @@ static int sum_run(void *arg, int st, const char *msg, void **out) {
                 const double *p = op->chunks[i].part;
                 double *s = op->sum;
                 for (int64_t e = 0; e < kn; e++) s[e] += p[e];
+                if (tsr__trace_enabled()) tsr_trace_count(0, 8 * 3 * kn);
             }
         }
     }
@@ -231,6 +234,7 @@ static int comb_run(void *arg, int st, const char *msg, void **out) {
             else
                 for (int64_t i = 0; i < ct.rows; i++) y[i] += x[i];
         }
+        if (tsr__trace_enabled()) tsr_trace_count(0, 8 * (first ? 2 : 3) * ct.rows * ct.cols);
         first = 0;
     }
     if (first) /* cannot happen with m > 0, but never leave the tile unset */

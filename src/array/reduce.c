@@ -28,6 +28,7 @@
 #include "array/expr_internal.h"
 #include "array/reduce_internal.h"
 #include "array/tiletask.h"
+#include "perf/perf_internal.h"
 #include "tessera/runtime.h"
 #include "tessera/perf.h"
 
@@ -129,6 +130,7 @@ static int tile_task(void *arg, int st, const char *msg, void **value_out) {
             for (int64_t e = 0; e < g->len; e++) p[e] = tsr__red_identity(r->op);
             tsr__tile t = tsr__local_tile(r->a, g->tli[j->t], g->tlj[j->t]);
             rc = tsr__red_tile_partial(r->op, r->axis, r->a, &t, p);
+            if (tsr__trace_enabled()) tsr_trace_count(t.rows * t.cols, 8 * t.rows * t.cols);
             g->tparts[j->t] = p;
         }
     }

@@ -17,6 +17,7 @@
 
 #include "array/remap.h"
 #include "array/settle.h"
+#include "perf/perf_internal.h"
 #include "tessera/runtime.h"
 
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -204,6 +205,7 @@ static double *piece_dst(const plan *pl, const piece *pc, int64_t ti, int64_t tj
 /* d(i, j) = t ? s(j, i) : s(i, j) for the rows x cols block d. */
 static void copy_block(double *d, int64_t ldd, const double *s, int64_t lds, int64_t rows,
                        int64_t cols, int t) {
+    if (tsr__trace_enabled()) tsr_trace_count(0, 16 * rows * cols);
     if (!t) {
         for (int64_t j = 0; j < cols; j++)
             memcpy(d + j * ldd, s + j * lds, (size_t)rows * sizeof(double));
