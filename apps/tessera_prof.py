@@ -555,6 +555,11 @@ def report(a):
         out.append("  path (kind@rank): " + " -> ".join(steps))
         out.append("  edges: %d deps, %d message flows, %d waits" %
                    (cp["edges"]["deps"], cp["edges"]["flows"], cp["edges"]["waits"]))
+        if frac is not None and frac < 0.5:
+            out.append("  note: most of the wall time is outside recorded dependency chains: "
+                       "time the main thread spent issuing or waiting, and inputs delivered by "
+                       "messages (a handler ends a chain: the trace does not say which tasks "
+                       "used what it delivered)")
         if cp.get("cycle_events_ignored"):
             out.append("  note: %d events in dependency cycles ignored (malformed trace)" %
                        cp["cycle_events_ignored"])
@@ -621,11 +626,32 @@ def report(a):
 # ---------------------------------------------------------------- plots
 
 
+def group_bars(bars):
+    """{(depth, kind, lane): segs} -> {(depth, kind): {lane: segs}}."""
+    out = defaultdict(dict)
+    for (dp, k, lane), segs in bars.items():
+        out[(dp, k)][lane] = segs
+    return out
+
+
+def merge_segments(segs, gap):
+    """(start, width) segments -> (x0, x1) spans, joining those less than gap apart."""
+    out = []
+    for x, w in sorted(segs):
+        if out and x - out[-1][1] < gap:
+            if x + w > out[-1][1]:
+                out[-1][1] = x + w
+        else:
+            out.append([x, x + w])
+    return out
+
+
 def plots(events, a, outdir):
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.collections import PolyCollection
         from matplotlib.lines import Line2D
         from matplotlib.patches import Patch
     except ImportError as e:
@@ -675,10 +701,18 @@ def plots(events, a, outdir):
             path_bars[(dp, lane)].append(seg)
     h = max(2.5, 0.45 * len(lanes) + 1.5)
     fig, ax = plt.subplots(figsize=(12, h))
-    for (dp, k, lane), segs in sorted(bars.items(), key=lambda kv: kv[0][0]):
+    # one PolyCollection per depth and kind; segments of a kind closer than
+    # a pixel are merged first (a long trace has far more tasks than pixels)
+    px = max(a["wall_us"] / 1000.0, 1e-3) / 1500.0
+    for (dp, k), by_lane in sorted(group_bars(bars).items(), key=lambda kv: kv[0][0]):
         half = 0.4 * (0.6 ** dp)
-        ax.broken_barh(segs, (lane - half, 2 * half), facecolors=colour.get(k, other_col),
-                       edgecolors="none", zorder=2 + dp)
+        verts = []
+        for lane, segs in by_lane.items():
+            for x0, x1 in merge_segments(segs, px):
+                verts.append([(x0, lane - half), (x1, lane - half), (x1, lane + half),
+                              (x0, lane + half)])
+        ax.add_collection(PolyCollection(verts, facecolors=[colour.get(k, other_col)],
+                                         edgecolors="none", zorder=2 + dp))
     for (dp, lane), segs in path_bars.items():
         half = 0.4 * (0.6 ** dp)
         ax.broken_barh(segs, (lane - half, 2 * half), facecolors="none", edgecolors="black",
@@ -721,6 +755,10 @@ def plots(events, a, outdir):
     plt.close(fig)
 
     # utilisation: busy workers per rank, averaged over bins of the wall time
+    work_iv = defaultdict(list)
+    for e in work:
+        work_iv[(e.get("pid", 0), e.get("tid", 0))].append((e["ts"] - t0,
+                                                             e["ts"] + e["dur"] - t0))
     nbins = 400
     wall = max(a["wall_us"], 1e-9)
     width = wall / nbins
@@ -729,9 +767,7 @@ def plots(events, a, outdir):
     for r in a["per_rank"]:
         util = [0.0] * nbins
         for t in r["threads"]:
-            iv = [(e["ts"] - t0, e["ts"] + e["dur"] - t0) for e in work
-                  if e.get("pid", 0) == r["rank"] and e.get("tid", 0) == t["tid"]]
-            for s, e in union_intervals(iv):
+            for s, e in union_intervals(work_iv.get((r["rank"], t["tid"]), [])):
                 b0 = min(int(s / width), nbins - 1)
                 b1 = min(int(e / width), nbins - 1)
                 for b in range(b0, b1 + 1):
