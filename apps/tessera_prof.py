@@ -261,10 +261,10 @@ def critical_path(tasks, handlers, events, flows_s, flows_f, waits):
     dist = [own[id(e)] for e in nodes]
     pred = [-1] * n
     ready = [i for i in range(n) if indeg[i] == 0]
-    done = 0
+    done = [False] * n
     while ready:
         u = ready.pop()
-        done += 1
+        done[u] = True
         for v in succ.get(u, ()):
             cand = dist[u] + own[id(nodes[v])]
             if cand > dist[v]:
@@ -272,8 +272,11 @@ def critical_path(tasks, handlers, events, flows_s, flows_f, waits):
             indeg[v] -= 1
             if indeg[v] == 0:
                 ready.append(v)
-    cyclic = n - done
-    end = max(range(n), key=lambda i: dist[i])
+    cyclic = n - sum(done)
+    if cyclic == n:
+        return {"available": False,
+                "reason": "every task lies on a dependency cycle (a malformed trace)"}
+    end = max((i for i in range(n) if done[i]), key=lambda i: dist[i])
     path = []
     i = end
     while i != -1:
@@ -542,7 +545,7 @@ def report(a):
     if cp["available"]:
         frac = cp["fraction_of_wall"]
         out.append("critical path: %s ms over %d events (%s%% of wall %s ms; %d rank crossings; "
-                   "parallelism %s)" %
+                   "parallelism (busy / path) %s)" %
                    (ms(cp["length_us"]), cp["events"],
                     "%.1f" % (100 * frac) if frac is not None else "-", ms(cp["wall_us"]),
                     cp["rank_crossings"],

@@ -215,6 +215,18 @@ def test_numbers(d):
         check_common(a, "array form")
         close(a["critical_path"].get("length_us"), 440, "array form critical path")
 
+    # A dependency cycle (malformed): the rest of the graph still counts.
+    path5 = os.path.join(d, "cycle.json")
+    with open(path5, "w") as f:
+        json.dump({"traceEvents": [task(0, 0, "x", 0, 10, 1, [2]), task(0, 0, "y", 10, 10, 2, [1]),
+                                   task(0, 1, "z", 0, 5, 3, []), task(0, 1, "w", 5, 7, 4, [3])]},
+                  f)
+    a = prof_json(path5)
+    if a is not None:
+        cp = a["critical_path"]
+        check(cp.get("available") and cp.get("cycle_events_ignored") == 2 and
+              abs(cp.get("length_us", 0) - 12) < 1e-9, "cycle trace critical path %r" % cp)
+
     # No tasks at all, and malformed events: a report, not a crash.
     path4 = os.path.join(d, "odd.json")
     with open(path4, "w") as f:
