@@ -6,8 +6,8 @@
  *          scheduler's run loop has no tracing branch at all;
  *   async  N tsr_async jobs with empty bodies: the job path, where the
  *          untraced cost of tracing is one predictable branch;
- *   work   N tsr_async jobs whose bodies spin --work ns (default 5000): a
- *          small real task;
+ *   work   N/10 tsr_async jobs whose bodies do --work ns (default 5000) of
+ *          arithmetic (calibrated at start): a small real task;
  * first with tracing off, then (with --trace FILE) again with tracing on
  * between tsr_trace_open(FILE) and tsr_trace_close (which writes FILE; the
  * write is not timed). Alternating off/on in every repetition puts both
@@ -18,10 +18,15 @@
  * with -Dtrace=false; the ratio of their "off" figures is the cost of the
  * compiled-in branch.
  *
+ * Run with TSR_THREADS=1: the figures are the main thread's CPU time per
+ * task (it is the only worker and runs every task), so other jobs on a
+ * shared machine do not inflate them; wall times are in the JSON too.
+ *
  * Output: a table, then one JSON line (last). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tessera.h"
 
@@ -41,19 +46,48 @@ static int empty_job(void *arg, void **value_out) {
     return TSR_OK;
 }
 
+/* A fixed amount of arithmetic (not a spin on the clock: preemption by
+ * other jobs on a shared machine must not shorten or lengthen the work). */
+static double spin(long iters) {
+    volatile double x = 1.0;
+    for (long k = 0; k < iters; k++) x = x * 1.0000001 + 1e-9;
+    return x;
+}
+
 static int work_job(void *arg, void **value_out) {
-    uint64_t ns = (uint64_t)(uintptr_t)arg, t0 = tsr_time_ns();
-    while (tsr_time_ns() - t0 < ns) {
-    }
+    spin((long)(uintptr_t)arg);
     *value_out = NULL;
     return TSR_OK;
 }
 
-/* ns per task for n tasks of one kind. Jobs' futures are released at once
- * (the job holds its own reference), so memory stays flat. */
-static double time_kind(int kind, long n, uint64_t work_ns) {
+static double thread_cpu_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+/* Iterations of spin() that take about ns of CPU. */
+static long calibrate(uint64_t ns) {
+    long iters = 1000000;
+    double best = 1e300;
+    for (int r = 0; r < 5; r++) {
+        double c0 = thread_cpu_ns();
+        spin(iters);
+        double d = thread_cpu_ns() - c0;
+        if (d < best) best = d;
+    }
+    long k = (long)((double)ns * (double)iters / best);
+    return k > 0 ? k : 1;
+}
+
+/* Main thread CPU ns per task (with one worker, the main thread is the
+ * only worker and runs every task during the drain: its CPU time is the
+ * work, not what other jobs on the machine took from it), and wall ns in
+ * *wall. Jobs' futures are released at once (the job holds its own
+ * reference), so memory stays flat. */
+static double time_kind(int kind, long n, long work_iters, double *wall) {
     int rc;
-    double t0 = tsr_time();
+    double t0 = tsr_time(), c0 = thread_cpu_ns();
     for (long i = 0; i < n; i++) {
         if (kind == 0) {
             rc = tsr_spawn(empty_task, NULL);
@@ -61,14 +95,16 @@ static double time_kind(int kind, long n, uint64_t work_ns) {
         } else {
             tsr_future_t *f = NULL;
             rc = kind == 1 ? tsr_async(empty_job, NULL, 0, NULL, &f)
-                           : tsr_async(work_job, (void *)(uintptr_t)work_ns, 0, NULL, &f);
+                           : tsr_async(work_job, (void *)(uintptr_t)work_iters, 0, NULL, &f);
             if (rc != TSR_OK) die_tsr("tsr_async", rc);
             tsr_future_release(&f);
         }
     }
     rc = tsr_sched_drain();
     if (rc != TSR_OK) die_tsr("tsr_sched_drain", rc);
-    return (tsr_time() - t0) * 1e9 / (double)n;
+    double c1 = thread_cpu_ns();
+    if (wall) *wall = (tsr_time() - t0) * 1e9 / (double)n;
+    return (c1 - c0) / (double)n;
 }
 
 static double best(const double *v, int n) {
@@ -113,24 +149,31 @@ int main(int argc, char **argv) {
     }
     int rc = tsr_init(&argc, &argv);
     if (rc != TSR_OK) die_tsr("tsr_init", rc);
+    if (tsr_num_workers() != 1) {
+        fprintf(stderr, "bench_trace: run it with TSR_THREADS=1 (%d workers): the figures are "
+                        "the main thread's CPU time, which is all the work only with one\n",
+                tsr_num_workers());
+        return 2;
+    }
     const long count[3] = {ntasks, ntasks, nwork};
-    static double off[3][MAX_REPS], on[3][MAX_REPS];
-    time_kind(1, ntasks / 10 + 1, 0); /* warm the pools */
+    const long work_iters = calibrate(work_ns);
+    static double off[3][MAX_REPS], on[3][MAX_REPS], offw[3][MAX_REPS], onw[3][MAX_REPS];
+    time_kind(1, ntasks / 10 + 1, 0, NULL); /* warm the pools */
     for (int r = 0; r < reps; r++) {
-        time_kind(0, ntasks / 10 + 1, 0);
-        for (int k = 0; k < 3; k++) off[k][r] = time_kind(k, count[k], work_ns);
+        time_kind(0, ntasks / 10 + 1, 0, NULL);
+        for (int k = 0; k < 3; k++) off[k][r] = time_kind(k, count[k], work_iters, &offw[k][r]);
         if (trace == NULL) continue;
         rc = tsr_trace_open(trace);
         if (rc != TSR_OK) die_tsr("tsr_trace_open", rc);
-        time_kind(0, ntasks / 10 + 1, 0); /* wake the workers after open's collectives */
-        for (int k = 0; k < 3; k++) on[k][r] = time_kind(k, count[k], work_ns);
+        time_kind(0, ntasks / 10 + 1, 0, NULL); /* wake the workers after open's collectives */
+        for (int k = 0; k < 3; k++) on[k][r] = time_kind(k, count[k], work_iters, &onw[k][r]);
         rc = tsr_trace_close();
         if (rc != TSR_OK) die_tsr("tsr_trace_close", rc);
     }
     static const char *const name[3] = {"spawn", "async", "work"};
     double b_off[3], b_on[3];
-    printf("ns per task, best of %d (%d workers; work jobs spin %llu ns)\n", reps,
-           tsr_num_workers(), (unsigned long long)work_ns);
+    printf("CPU ns per task, best of %d (1 worker; work jobs: %ld iterations, ~%llu ns)\n", reps,
+           work_iters, (unsigned long long)work_ns);
     printf("  %-8s %12s %12s %8s\n", "kind", "trace off", "trace on", "on/off");
     for (int k = 0; k < 3; k++) {
         b_off[k] = best(off[k], reps);
@@ -143,8 +186,11 @@ int main(int argc, char **argv) {
     printf("{\"bench\":\"trace_tasks\",\"workers\":%d,\"reps\":%d,\"work_ns\":%llu",
            tsr_num_workers(), reps, (unsigned long long)work_ns);
     for (int k = 0; k < 3; k++) {
-        printf(",\"%s_off_ns\":%.2f", name[k], b_off[k]);
-        if (trace) printf(",\"%s_on_ns\":%.2f", name[k], b_on[k]);
+        printf(",\"%s_off_ns\":%.2f,\"%s_off_wall_ns\":%.2f", name[k], b_off[k], name[k],
+               best(offw[k], reps));
+        if (trace)
+            printf(",\"%s_on_ns\":%.2f,\"%s_on_wall_ns\":%.2f", name[k], b_on[k], name[k],
+                   best(onw[k], reps));
     }
     printf("}\n");
     rc = tsr_finalize();

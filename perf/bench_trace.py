@@ -62,7 +62,6 @@ def main():
     ap.add_argument("--bench-out", required=True, help="bench_trace built with -Dtrace=false")
     ap.add_argument("--tessera", required=True)
     ap.add_argument("--mpirun", required=True)
-    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--tasks", type=int, default=200000)
@@ -70,13 +69,20 @@ def main():
     ap.add_argument("--m", type=int, default=100000)
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--iters", type=int, default=40)
+    ap.add_argument("--logreg-rounds", type=int, default=9)
     a = ap.parse_args()
 
-    env = {"TSR_THREADS": str(a.threads), "OPENBLAS_NUM_THREADS": "1"}
+    env = {"TSR_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     best = {}
+    samples = {}
 
     def keep(key, v):
         best[key] = min(best.get(key, float("inf")), v)
+        samples.setdefault(key, []).append(v)
+
+    def median(key):
+        v = sorted(samples[key])
+        return v[len(v) // 2] if len(v) % 2 else 0.5 * (v[len(v) // 2 - 1] + v[len(v) // 2])
 
     load0 = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="tsr-bench-trace-") as d:
@@ -102,8 +108,8 @@ def main():
                 "y=" + os.path.join(d, "y.npy"), "--arg", "alpha=1", "--arg",
                 "iters=%d" % a.iters]
         lenv = {"TSR_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-        for r in range(a.rounds):
-            print("== round %d of %d: logreg at 2 ranks, off then on" % (r + 1, a.rounds),
+        for r in range(a.logreg_rounds):
+            print("== round %d of %d: logreg at 2 ranks, off then on" % (r + 1, a.logreg_rounds),
                   flush=True)
             keep("logreg_off_ms", loop_ms(run(base, lenv).stderr))
             keep("logreg_on_ms",
@@ -118,10 +124,11 @@ def main():
         "on_vs_off_work": best["on_work"] / best["off_work"],
         "on_vs_off_async": best["on_async"] / best["off_async"],
         "logreg_on_vs_off": best["logreg_on_ms"] / best["logreg_off_ms"],
+        "logreg_on_vs_off_median": median("logreg_on_ms") / median("logreg_off_ms"),
     }
     print()
-    print("ns per task, best of %d rounds x %d reps, %d workers, 1 rank; load average %.2f at "
-          "the start (other jobs share the cores)" % (a.rounds, a.reps, a.threads, load0))
+    print("CPU ns per task (main thread = the one worker), best of %d rounds x %d reps, 1 rank; "
+          "load average %.2f at the start (other jobs share the cores)" % (a.rounds, a.reps, load0))
     print("  %-36s %12s %12s %12s" % ("", "compiled out", "trace off", "trace on"))
     rows = (("tsr_spawn, empty (perf/run tasks)", "spawn"), ("tsr_async job, empty", "async"),
             ("tsr_async job, %d ns body" % a.work, "work"))
@@ -131,13 +138,14 @@ def main():
     print("  traced cost per task: %.0f ns (empty jobs, on - off)" %
           (best["on_async"] - best["off_async"]))
     print("logreg, 2 ranks x 1 thread, X %d x %d, %d iterations: ms per iteration, best of %d" %
-          (a.m, a.n, a.iters, a.rounds))
-    print("  off %.3f, on %.3f (%d events in the trace)" % (best["logreg_off_ms"],
-                                                           best["logreg_on_ms"], events))
+          (a.m, a.n, a.iters, a.logreg_rounds))
+    print("  off %.3f, on %.3f (medians %.3f, %.3f; %d events in the trace)" %
+          (best["logreg_off_ms"], best["logreg_on_ms"], median("logreg_off_ms"),
+           median("logreg_on_ms"), events))
     print("ratios (targets: compiled_out >= 0.98, on_vs_off_work <= 1.05, logreg <= 1.01):")
     for k, v in ratio.items():
         print("  %-28s %.3f" % (k, v))
-    out = {"bench": "trace", "threads": a.threads, "rounds": a.rounds, "reps": a.reps,
+    out = {"bench": "trace", "threads": 1, "rounds": a.rounds, "reps": a.reps,
            "work_ns": a.work, "load1_start": load0, "load1_end": os.getloadavg()[0],
            "logreg_m": a.m, "logreg_n": a.n, "logreg_iters": a.iters, "logreg_events": events}
     out.update({k: round(v, 4) for k, v in ratio.items()})

@@ -83,7 +83,9 @@ done:
  * already spends tens of nanoseconds on its futures, while a bare
  * tsr_spawn task may be a few (measured with perf/run tasks: a branch in
  * the run loop added ~0.6 ns to an 11 ns empty task). */
-static void job_run_traced(job *j) {
+/* Out of line and cold: its 4 KiB of dependency ids must not give every
+ * untraced job_run a large frame (and a stack-protector check). */
+__attribute__((noinline, cold)) static void job_run_traced(job *j) {
     static const char *const kind_name[] = {"async", "then", "when_all"};
     /* The job's id goes on its output before job_exec sets it, so a job
      * waiting on that future finds it (the future's release/acquire orders
