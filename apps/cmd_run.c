@@ -118,7 +118,12 @@ static char deferred[2048];
 /* MESSAGE on rank 0, MESSAGE [rank R] elsewhere. */
 static void report(int rank, const char *msg) {
     if (deferring) {
-        if (!deferred[0]) snprintf(deferred, sizeof deferred, "%s", msg);
+        if (!deferred[0] && msg != deferred) { /* memmove: GCC's -Wrestrict sees msg may be deferred */
+            size_t n = strlen(msg);
+            if (n >= sizeof deferred) n = sizeof deferred - 1;
+            memmove(deferred, msg, n);
+            deferred[n] = '\0';
+        }
         return;
     }
     if (rank <= 0)
