@@ -89,25 +89,65 @@ def load(path):
         raise TraceError("%s is not a Chrome trace: no traceEvents list" % path)
     good, skipped = [], 0
     for e in events:
-        if not isinstance(e, dict) or not isinstance(e.get("ph"), str):
+        e = clean_event(e)
+        if e is None:
             skipped += 1
-            continue
-        ph = e["ph"]
-        if ph != "M" and not is_num(e.get("ts")):
-            skipped += 1
-            continue
-        if ph == "X" and not (is_num(e.get("dur")) and e["dur"] >= 0):
-            skipped += 1
-            continue
-        pid, tid = e.get("pid", 0), e.get("tid", 0)
-        if not isinstance(pid, (int, float, str)) or not isinstance(tid, (int, float, str)):
-            skipped += 1
-            continue
-        if not isinstance(e.get("args", {}), dict):
-            e = dict(e)
-            e["args"] = {}
-        good.append(e)
+        else:
+            good.append(e)
     return good, other, skipped
+
+
+def clean_key(v):
+    """A pid, tid, peer or flow id as a hashable number or string; None if it
+    is neither (bools, lists, NaN...)."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int) or isinstance(v, str):
+        return v
+    if isinstance(v, float) and math.isfinite(v):
+        return int(v) if v == int(v) else v
+    return None
+
+
+def clean_event(e):
+    """A copy of a trace event with the fields prof reads in the types it
+    expects (wrong ones dropped), or None for an event it cannot use."""
+    if not isinstance(e, dict) or not isinstance(e.get("ph"), str):
+        return None
+    ph = e["ph"]
+    if ph != "M" and not is_num(e.get("ts")):
+        return None
+    if ph == "X" and not (is_num(e.get("dur")) and e["dur"] >= 0):
+        return None
+    out = dict(e)
+    out["pid"], out["tid"] = clean_key(e.get("pid", 0)), clean_key(e.get("tid", 0))
+    if out["pid"] is None or out["tid"] is None:
+        return None
+    name = e.get("name")
+    out["name"] = name if isinstance(name, str) else "?" if name is None else json.dumps(name)
+    if not isinstance(e.get("cat"), str):
+        out.pop("cat", None)
+    if "id" in e:
+        out["id"] = clean_key(e["id"])
+        if out["id"] is None:
+            out.pop("id")
+    args = e.get("args")
+    args = dict(args) if isinstance(args, dict) else {}
+    for k in ("peer",):
+        if k in args and clean_key(args[k]) is None:
+            del args[k]
+    for k in ("id", "for", "bytes", "flops"):
+        if k in args and not is_num(args[k]):
+            del args[k]
+    if "deps" in args:
+        if isinstance(args["deps"], list):
+            args["deps"] = [d for d in args["deps"] if is_num(d)]
+        else:
+            del args["deps"]
+    if "site" in args and not isinstance(args["site"], str):
+        del args["site"]
+    out["args"] = args
+    return out
 
 
 # ---------------------------------------------------------------- analysis
@@ -392,7 +432,7 @@ def analyse(events, other, skipped, path, top):
     flows_f = {}
     for e in events:
         if e.get("ph") in ("s", "f") and "id" in e:
-            fid = e["id"] if not isinstance(e["id"], (list, dict)) else json.dumps(e["id"])
+            fid = e["id"]
             (flows_s if e["ph"] == "s" else flows_f)[fid] = e
     src_events = sends if sends else list(flows_s.values())
     for e in src_events:
@@ -458,10 +498,13 @@ def analyse(events, other, skipped, path, top):
         "wall_us": wall, "begin_us": t0, "end_us": t1,
         "ranks": len(per_rank),
         "events": len(events), "malformed_events_skipped": skipped,
-        "dropped_events": other.get("dropped_events"),
-        "clock_offsets_us": other.get("clock_offsets_us"),
-        "papi_events": other.get("papi_events"),
-        "papi_note": other.get("papi_note"),
+        "dropped_events": other.get("dropped_events") if is_num(
+            other.get("dropped_events")) else None,
+        "clock_offsets_us": other.get("clock_offsets_us") if isinstance(
+            other.get("clock_offsets_us"), list) else None,
+        "papi_events": other.get("papi_events") if isinstance(
+            other.get("papi_events"), list) else None,
+        "papi_note": other.get("papi_note") if isinstance(other.get("papi_note"), str) else None,
         "tasks": len(tasks),
         "per_rank": per_rank,
         "kinds": kind_list,
@@ -661,6 +704,8 @@ def plots(events, a, outdir):
         print("%s: --png needs matplotlib for /usr/bin/python3 (%s); install it with: "
               "apt-get install -y python3-matplotlib" % (PROG, e), file=sys.stderr)
         return 1
+    import warnings
+    warnings.filterwarnings("ignore")  # layout advice about long names is not for the user
     try:
         os.makedirs(outdir, exist_ok=True)
     except OSError as e:
@@ -671,7 +716,7 @@ def plots(events, a, outdir):
     lanes = []
     for r in a["per_rank"]:
         for t in r["threads"]:
-            lanes.append((r["rank"], t["tid"], "rank %s %s" % (r["rank"], t["name"])))
+            lanes.append((r["rank"], t["tid"], ("rank %s %s" % (r["rank"], t["name"]))[:40]))
     lane_of = {(r, t): i for i, (r, t, _) in enumerate(lanes)}
     # colours: the kinds with the most time first, the rest as "other"
     kinds = [k["kind"] for k in a["kinds"]]
@@ -740,7 +785,7 @@ def plots(events, a, outdir):
     ax.set_xlabel("time (ms)")
     ax.set_title("tasks per worker: %s" % os.path.basename(a["trace"]))
     kinds_drawn = {k for _, k, _ in bars}
-    handles = [Patch(color=colour[k], label=k) for k in named if k in kinds_drawn]
+    handles = [Patch(color=colour[k], label=k[:40]) for k in named if k in kinds_drawn]
     if "recv" in kinds_drawn:
         handles.append(Patch(color=colour["recv"], label="recv (message handler)"))
     if "other" in kinds_drawn:
@@ -845,3 +890,12 @@ if __name__ == "__main__":
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
+    except MemoryError:
+        print("%s: out of memory reading the trace" % PROG, file=sys.stderr)
+        sys.exit(1)
+    except Exception as e:  # a bug in prof, or a trace it did not foresee: one line, not a traceback
+        if os.environ.get("TSR_PROF_DEBUG"):
+            raise
+        print("%s: internal error: %s: %s (TSR_PROF_DEBUG=1 shows where)" %
+              (PROG, type(e).__name__, e), file=sys.stderr)
+        sys.exit(1)

@@ -310,6 +310,50 @@ def test_png(d):
     return "ok"
 
 
+def test_fuzz(d):
+    """Mutated traces (wrong types, NaN, missing fields in random places): prof
+    reports or refuses, never raises. In-process, so it is quick."""
+    import contextlib
+    import copy
+    import importlib.util
+    import io
+    import random
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "apps",
+                          "tessera_prof.py")
+    spec = importlib.util.spec_from_file_location("tessera_prof", script)
+    tp = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tp)
+    rnd = random.Random(5)
+    vals = [None, "x", -1, 0, 1e300, float("nan"), [], {}, True, 3.5, [1, "a"], {"a": 1}, "X",
+            "s", "f", "M", "task", "am", "recv"]
+    base = make_trace()
+    path = os.path.join(d, "fuzz.json")
+    for it in range(200):
+        t = copy.deepcopy(base)
+        for _ in range(rnd.randint(1, 6)):
+            e = rnd.choice(t["traceEvents"])
+            if rnd.random() < 0.3 and isinstance(e.get("args"), dict) and e["args"]:
+                e["args"][rnd.choice(list(e["args"]) + ["deps", "id", "for", "peer"])] = \
+                    copy.deepcopy(rnd.choice(vals))
+            else:
+                e[rnd.choice(list(e) + ["pid", "tid", "ts", "dur", "id", "ph", "cat"])] = \
+                    copy.deepcopy(rnd.choice(vals))
+        if rnd.random() < 0.2:
+            t["otherData"] = copy.deepcopy(rnd.choice(vals))
+        with open(path, "w") as f:
+            json.dump(t, f)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                tp.main([path, "--json"])
+                tp.main([path])
+        except SystemExit:
+            pass
+        except Exception as e:  # what the test is for
+            check(False, "mutated trace %d made prof raise %s: %s\n%s" %
+                  (it, type(e).__name__, e, json.dumps(t)[:2000]))
+            return
+
+
 def main():
     global TESSERA
     if len(sys.argv) != 2:
@@ -319,6 +363,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="tsr-prof-") as d:
         test_numbers(d)
         test_errors(d)
+        test_fuzz(d)
         png = test_png(d)
     if failures:
         print("%d checks failed" % len(failures), file=sys.stderr)
