@@ -13,14 +13,15 @@ Definitions (all times in microseconds inside, printed in ms):
   wall      first event's start to last event's end over the whole job.
   busy      union of a thread's task and message-handler (recv) intervals, so a
             task nested in another (a worker helping while it waits) counts once;
-            idle = wall - busy. This matches the runtime's FILE.summary.json.
+            idle = wall - busy. Busy matches the runtime's FILE.summary.json (whose
+            idle is measured against the rank's open-to-close time instead).
   imbalance max over ranks of a rank's busy time (summed over its workers) divided
             by the mean over ranks; 1.0 is perfect balance.
   critical  the longest chain through the task dependencies (args.deps, same rank),
   path      waits (a task that waited inside itself for task args.for) and message
-            flows (the task that sent -> the receiving handler), each event weighted
-            by its own time (its duration less the events nested in it on the same
-            thread). A message's handler ends a chain: the trace does not say which
+            flows (the task that sent, counted whole -> the receiving handler), each
+            event weighted by its own time (its duration less the events nested in
+            it on the same thread). A message's handler ends a chain: the trace does not say which
             tasks consumed what it delivered. Needs task ids (args.id); traces
             without them report the path as unavailable.
   IR lines  task time by args.site ("prog.tsl:L name") and the evaluator's lang
