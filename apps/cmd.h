@@ -19,6 +19,9 @@ int cmd_run(int argc, char **argv);   /* cmd_run.c: tessera run */
 int cmd_check(int argc, char **argv); /* cmd_run.c: tessera check */
 int cmd_scale(int argc, char **argv); /* cmd_scale.c: tessera scale (Python) */
 int cmd_prof(int argc, char **argv);  /* cmd_prof.c: tessera prof (Python) */
+int cmd_submit(int argc, char **argv); /* cmd_submit.c: tessera submit (Python, Slurm) */
+int cmd_status(int argc, char **argv); /* cmd_submit.c: tessera status */
+int cmd_fetch(int argc, char **argv);  /* cmd_submit.c: tessera fetch */
 
 /* Parse a decimal integer option value in [lo, hi]; on error print
  * "tessera OPT: ..." and return -1. */

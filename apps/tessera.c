@@ -21,6 +21,11 @@ static const app_cmd commands[] = {
     {"scale", "strong/weak scaling study: scale [--ranks 1,2,4] [--weak] -- COMMAND (CSV, PNG)",
      cmd_scale},
     {"prof", "summarise a trace: prof TRACE.json [--png DIR] [--top N] [--json]", cmd_prof},
+    {"submit", "Slurm job: submit PROG.tsl --nodes N --ntasks-per-node M [--arg ...] [--dry-run]",
+     cmd_submit},
+    {"status", "state of a submitted job: status JOB (squeue, then sacct)", cmd_status},
+    {"fetch", "wait for a job, copy its outputs and logs back: fetch JOB [--dest DIR]",
+     cmd_fetch},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
