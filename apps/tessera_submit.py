@@ -35,7 +35,9 @@ allocation through the launcher. Every value that reaches the script is quoted
 
 status prints the job's state: PENDING, RUNNING, COMPLETED, FAILED, CANCELLED,
 TIMEOUT, ... with the exit code (squeue while the job is queued or running,
-then sacct, then scontrol, then the job directory's own record).
+then sacct, then scontrol, then the job directory's own record: the state
+status/fetch last saw there, tessera-state, or the script's tessera-exit-code;
+a cluster without accounting forgets finished jobs after MinJobAge).
 
 fetch waits for the job to end (polling every --poll seconds, at most
 --timeout seconds), copies the outputs and the job's stdout/stderr into
@@ -69,6 +71,9 @@ import time
 
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED",
             "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "REVOKED", "SPECIAL_EXIT"}
+
+
+STATE_FILE = "tessera-state"
 
 
 class UsageError(Exception):
@@ -506,6 +511,11 @@ def job_state(site, job):
         if m:
             return m.group(1).upper(), c.group(1) if c else None, "scontrol"
     if job.get("dir"):
+        # What status/fetch saw last (Slurm forgets finished jobs without accounting).
+        seen = site.read(os.path.join(job["dir"], STATE_FILE))
+        if seen and seen.split():
+            w = seen.split()
+            return w[0], (w[1] if len(w) > 1 else None), "job directory"
         code = site.read(os.path.join(job["dir"], "tessera-exit-code"))
         if code is not None and code.strip():
             rc = code.strip()
@@ -513,6 +523,22 @@ def job_state(site, job):
     if shutil.which("squeue") is None and not job.get("host"):
         raise JobError("no Slurm here (squeue not found): cannot ask about job %s" % jid)
     return "UNKNOWN", None, "none"
+
+
+def remember_state(site, job, state, code, src):
+    """Keeps a finished job's state in its directory, for when Slurm no longer knows it."""
+    if state not in TERMINAL or src == "job directory" or not job.get("dir"):
+        return
+    text = "%s %s\n" % (state, code or "")
+    path = os.path.join(job["dir"], STATE_FILE)
+    if not site.host:
+        try:
+            with open(path, "w") as f:
+                f.write(text)
+        except OSError:
+            pass
+    else:
+        site.run(["sh", "-c", 'printf %s "$1" > "$2"', "sh", text, path])
 
 
 def cmd_status(argv, tessera_exe):
@@ -530,6 +556,7 @@ def cmd_status(argv, tessera_exe):
     job = find_job(a.job)
     site = Site(job.get("host"))
     state, code, src = job_state(site, job)
+    remember_state(site, job, state, code, src)
     if a.json:
         print(json.dumps({"job_id": job["job_id"], "state": state, "exit_code": code,
                           "source": src, "dir": job.get("dir"), "host": job.get("host")}))
@@ -574,8 +601,9 @@ def cmd_fetch(argv, tessera_exe):
     site = Site(job.get("host"))
     t0 = time.monotonic()
     while True:
-        state, code, _ = job_state(site, job)
+        state, code, src = job_state(site, job)
         if state in TERMINAL or a.no_wait:
+            remember_state(site, job, state, code, src)
             break
         if state == "UNKNOWN" and not site.listdir(job["dir"]):
             raise JobError("job %s: Slurm does not know it and its directory %s is gone"

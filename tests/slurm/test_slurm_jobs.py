@@ -1,11 +1,12 @@
 #!/usr/bin/python3
 """tessera submit / status / fetch against a real Slurm (tests/slurm/start-cluster).
 
-    test_slurm_jobs.py logreg|fail|cancel --tessera BUILD/apps/tessera --work DIR
+    test_slurm_jobs.py logreg|logreg-mpirun|fail|cancel --tessera BUILD/apps/tessera --work DIR
 
   logreg  submit apps/logreg.tsl on 2 ranks (small data made here, in a
           directory whose name has spaces and $(...)), fetch, compare w with
-          numpy's same iterations
+          numpy's same iterations (launcher auto: srun when it offers PMIx)
+  logreg-mpirun  the same with --launcher mpirun (mpirun inside the allocation)
   fail    submit with a bad --arg: fetch exits 1 and shows tessera run's error
   cancel  submit a long loop, wait until RUNNING, scancel it: status says
           CANCELLED, fetch exits 1
@@ -84,7 +85,7 @@ class T:
         return json.loads(r.stdout)["state"]
 
 
-def test_logreg(t):
+def test_logreg(t, launcher="auto"):
     import numpy as np
     rng = np.random.default_rng(7)
     m, n, iters, alpha = 3000, 8, 15, 1.0
@@ -96,7 +97,7 @@ def test_logreg(t):
                    "--ntasks-per-node", "2", "--time", "00:05:00",
                    "--arg", "X=X train.npy", "--arg", "y=y $(touch pwned2).npy",
                    "--arg", "alpha=%r" % alpha, "--arg", "iters=%d" % iters,
-                   "--out", "w=w out.npy", "--run-opt=--quiet")
+                   "--out", "w=w out.npy", "--run-opt=--quiet", "--launcher", launcher)
     dest = os.path.join(t.dir, "fetched")
     t.run("fetch", jid, "--dest", dest, "--timeout", "300", "--poll", "1", check=0)
     w = np.load(os.path.join(dest, "w out.npy"))
@@ -108,6 +109,8 @@ def test_logreg(t):
     out = open(os.path.join(dest, "tessera-%s.out" % jid)).read()
     if "launcher" not in log:
         die("the job's stderr does not say which launcher ran it")
+    if launcher != "auto" and "launcher " + launcher not in log:
+        die("the job did not run with --launcher %s" % launcher)
     if "accuracy" not in out:
         die("the job's stdout has no accuracy line: %r" % out)
     if err > 1e-10:
@@ -171,13 +174,14 @@ def test_cancel(t):
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("test", choices=("logreg", "fail", "cancel"))
+    ap.add_argument("test", choices=("logreg", "logreg-mpirun", "fail", "cancel"))
     ap.add_argument("--tessera", required=True)
     ap.add_argument("--work", required=True, help="scratch directory (emptied first)")
     a = ap.parse_args()
     need_cluster()
     t = T(a)
-    {"logreg": test_logreg, "fail": test_fail, "cancel": test_cancel}[a.test](t)
+    {"logreg": test_logreg, "logreg-mpirun": lambda t: test_logreg(t, "mpirun"),
+     "fail": test_fail, "cancel": test_cancel}[a.test](t)
     pwned = [os.path.join(d, f) for d, _, fs in os.walk(t.work) for f in fs
              if f.startswith("pwned")]
     if pwned or os.path.exists("/tmp/pwned"):
