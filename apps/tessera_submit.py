@@ -45,12 +45,14 @@ fetch waits for the job to end (polling every --poll seconds, at most
 cancelled, it prints the state and the end of the job's stderr (Tessera's own
 error message) and exits 1.
 
---host USER@LOGIN does the same on a remote cluster through ssh and rsync
-(BatchMode ssh: set up keys first): the job directory is staged here, copied
-to the login node under --jobs-dir (relative to the remote home unless
-absolute), submitted there; status and fetch run squeue/sacct there and rsync
-the results back. The remote side needs `tessera` on PATH (or --tessera PATH,
-a path on the cluster); --no-copy paths are paths on the cluster.
+--host USER@LOGIN does the same on a remote cluster through ssh (ssh -o
+BatchMode=yes: set up keys first; TESSERA_SSH replaces that command, e.g.
+TESSERA_SSH='ssh -p 2222 -i ~/.ssh/cluster'). The job directory is staged
+here, copied to the login node (tar over ssh) under --jobs-dir (relative to
+the remote home unless absolute) and submitted there; status and fetch run
+squeue/scontrol there and bring the results back over ssh. The remote side
+needs `tessera` on PATH (or --tessera PATH, a path on the cluster);
+--no-copy paths are paths on the cluster.
 
 Exit status: 0 success; 1 the job failed or was cancelled, sbatch failed, or
 an output is missing; 2 bad command line or unknown job; 3 fetch --timeout
@@ -86,11 +88,17 @@ class JobError(Exception):
 
 # ---- where commands run: here, or on --host through ssh ------------------
 
+def ssh_command():
+    """The ssh command line: TESSERA_SSH (e.g. 'ssh -p 2222 -i KEY'), else ssh in batch mode."""
+    return shlex.split(os.environ.get("TESSERA_SSH") or "ssh -o BatchMode=yes")
+
+
 class Site:
     """Runs commands and moves files, locally or on a login node over ssh."""
 
     def __init__(self, host=None):
         self.host = host
+        self.ssh = ssh_command()
 
     def argv(self, argv, cwd=None):
         if not self.host:
@@ -98,7 +106,7 @@ class Site:
         cmd = shlex.join(argv)
         if cwd:
             cmd = "cd %s && %s" % (shlex.quote(cwd), cmd)
-        return ["ssh", "-o", "BatchMode=yes", self.host, cmd]
+        return self.ssh + [self.host, cmd]
 
     def run(self, argv, cwd=None, check=False):
         full = self.argv(argv, cwd)
@@ -116,29 +124,41 @@ class Site:
         return r
 
     def push_dir(self, local, remote):
-        """Copies the local directory to REMOTE on the host (created)."""
-        parent = os.path.dirname(remote.rstrip("/")) or "."
-        self.run(["mkdir", "-p", parent], check=True)
-        r = subprocess.run(["rsync", "-a", "-e", "ssh -o BatchMode=yes", local.rstrip("/") + "/",
-                            "%s:%s/" % (self.host, remote)], stderr=subprocess.PIPE, text=True)
-        if r.returncode != 0:
-            raise JobError("rsync to %s failed: %s" % (self.host, r.stderr.strip()))
+        """Copies the local directory to REMOTE on the host (created): tar through ssh."""
+        tar = subprocess.Popen(["tar", "-C", local, "-cf", "-", "."], stdout=subprocess.PIPE)
+        r = subprocess.run(self.argv(["sh", "-c", 'mkdir -p -- "$1" && tar -C "$1" -xf -',
+                                      "sh", remote]),
+                           stdin=tar.stdout, stderr=subprocess.PIPE, text=True)
+        tar.stdout.close()
+        if tar.wait() != 0 or r.returncode != 0:
+            raise JobError("copying the job directory to %s:%s failed: %s"
+                           % (self.host, remote, r.stderr.strip()))
+
+    def push_file(self, local, remote):
+        with open(local, "rb") as f:
+            r = subprocess.run(self.argv(["sh", "-c", 'cat > "$1"', "sh", remote]), stdin=f,
+                               stderr=subprocess.PIPE)
+        return r.returncode == 0
 
     def pull(self, remote_paths, dest):
         """Copies the files REMOTE_PATHS (those that exist) into DEST; returns the copied names."""
         os.makedirs(dest, exist_ok=True)
         copied = []
         for p in remote_paths:
+            name = os.path.basename(p)
             if not self.host:
                 if os.path.isfile(p):
-                    shutil.copy2(p, os.path.join(dest, os.path.basename(p)))
-                    copied.append(os.path.basename(p))
+                    shutil.copy2(p, os.path.join(dest, name))
+                    copied.append(name)
                 continue
-            r = subprocess.run(["rsync", "-a", "-e", "ssh -o BatchMode=yes", "--protect-args",
-                                "%s:%s" % (self.host, p), dest + "/"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            r = subprocess.run(self.argv(["cat", "--", p]), stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL)
             if r.returncode == 0:
-                copied.append(os.path.basename(p))
+                tmp = os.path.join(dest, ".%s.part" % name)
+                with open(tmp, "wb") as f:
+                    f.write(r.stdout)
+                os.replace(tmp, os.path.join(dest, name))
+                copied.append(name)
         return copied
 
     def read(self, path):
@@ -347,7 +367,7 @@ def cmd_submit(argv, tessera_exe):
                     help="auto (default): srun when it offers PMIx, else mpirun")
     ap.add_argument("--tessera", metavar="PATH",
                     help="the tessera the job runs (default: this one; 'tessera' with --host)")
-    ap.add_argument("--host", metavar="USER@LOGIN", help="submit on this login node (ssh/rsync)")
+    ap.add_argument("--host", metavar="USER@LOGIN", help="submit on this login node (through ssh)")
     ap.add_argument("--dry-run", action="store_true",
                     help="print the script and the sbatch command; write and submit nothing")
     a = ap.parse_args(argv)
@@ -473,13 +493,10 @@ def cmd_submit(argv, tessera_exe):
     job["job_id"] = job_id
     write_job()
     if a.host:
-        r2 = subprocess.run(["rsync", "-a", "-e", "ssh -o BatchMode=yes",
-                             os.path.join(stage, "job.json"),
-                             "%s:%s/" % (a.host, remote_dir)],
-                            stderr=subprocess.PIPE, text=True)
-        if r2.returncode != 0:
-            sys.stderr.write("tessera submit: warning: could not update job.json on %s: %s\n"
-                             % (a.host, r2.stderr.strip()))
+        if not site.push_file(os.path.join(stage, "job.json"),
+                              os.path.join(remote_dir, "job.json")):
+            sys.stderr.write("tessera submit: warning: could not update job.json on %s\n"
+                             % a.host)
         shutil.rmtree(stage, ignore_errors=True)
     index_update(job)
     print(job_id)
