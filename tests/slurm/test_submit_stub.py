@@ -220,7 +220,20 @@ def main():
               and "main has no parameter 'bad'" in r.stderr,
               "fetch of a failed job exits 1 with the job's error")
 
-        # 6. usage errors.
+        # 6. --no-copy: the job reads the file where it is (absolute path), no inputs/ copy.
+        r = tessera_cmd("submit", *(args + ["--no-copy"]))
+        jobdir = json.load(open(os.path.join(stub, "sbatch.json")))["cwd"]
+        script = open(os.path.join(jobdir, "job.sbatch")).read()
+        check(r.returncode == 0 and not os.listdir(os.path.join(jobdir, "inputs"))
+              and json.load(open(os.path.join(jobdir, "job.json")))["inputs"] == "referenced",
+              "--no-copy copies no input")
+        subprocess.run(["bash", "job.sbatch"], cwd=jobdir, env=jenv, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        t = json.load(open(os.path.join(stub, "tessera.json")))
+        check(t["argv"][3] == "X=" + os.path.join(work, data),
+              "--no-copy: tessera run reads the file by its absolute path: %s" % t["argv"][3])
+
+        # 7. usage errors.
         r = tessera_cmd("submit", "nosuch.tsl")
         check(r.returncode == 2 and "cannot read program" in r.stderr, "missing program: exit 2")
         r = tessera_cmd("submit", evil, "--arg", "X=nosuch.npy")
