@@ -223,7 +223,6 @@ def main():
         # 6. --no-copy: the job reads the file where it is (absolute path), no inputs/ copy.
         r = tessera_cmd("submit", *(args + ["--no-copy"]))
         jobdir = json.load(open(os.path.join(stub, "sbatch.json")))["cwd"]
-        script = open(os.path.join(jobdir, "job.sbatch")).read()
         check(r.returncode == 0 and not os.listdir(os.path.join(jobdir, "inputs"))
               and json.load(open(os.path.join(jobdir, "job.json")))["inputs"] == "referenced",
               "--no-copy copies no input")
