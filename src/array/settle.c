@@ -28,7 +28,14 @@ struct settle {
 static void settle_dec(settle *s) {
     if (atomic_fetch_sub_explicit(&s->left, 1, memory_order_acq_rel) != 1) return;
     /* Each input's fulfiller holds its own reference while it runs our
-     * continuation, so dropping ours here is safe. */
+     * continuation, so dropping ours here is safe. For the trace, the gate
+     * stands for the input whose producer started last (ids grow as tasks
+     * start): a task behind the gate then records that producer as its
+     * dependency, so `tessera prof` can follow the chain through it. */
+    uint32_t id = 0;
+    for (int i = 0; i < s->n; i++)
+        if (s->fs[i]->trace_id > id) id = s->fs[i]->trace_id;
+    s->out->trace_id = id;
     tsr_future_set(s->out, NULL);
     tsr_future_release(&s->out);
     for (int i = 0; i < s->n; i++) tsr_future_release(&s->fs[i]);

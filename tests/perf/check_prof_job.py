@@ -10,9 +10,10 @@ NP ranks, then check `tessera prof --json` on the trace:
   directly from the trace's events (a -> max(b, c) -> d [-> the message's
   handler on the next rank], or e);
 - against the known durations: each kind's total and the critical path are at
-  least the programmed times (busy loops never end early) and at most those
-  times stretched by a generous allowance for a loaded machine (2 cores shared
-  by several jobs: a descheduled busy loop ends late).
+  least the programmed times (busy loops never end early). No upper bound: on a
+  shared machine a descheduled busy loop ends arbitrarily late, and pass/fail
+  must not depend on timing (which chain is critical is checked against the
+  durations the trace itself recorded, not the programmed ones).
 Exit 0 if all pass, 1 otherwise."""
 import json
 import os
@@ -24,8 +25,6 @@ MS = {"syn_a": 20, "syn_b": 30, "syn_c": 10, "syn_d": 15, "syn_e": 25}
 SITE = {"syn_a": 1, "syn_b": 2, "syn_c": 3, "syn_d": 4, "syn_e": 5}
 MSG_BYTES = 1000
 SCALE = 2.0        # durations x2: 40..60 ms tasks, so scheduling noise is small beside them
-SLACK = 1.5        # upper bound: programmed time x SLACK + PAD_US
-PAD_US = 40000.0
 
 failures = []
 
@@ -74,7 +73,7 @@ def main():
             continue
         want = np * ms * SCALE * 1000.0
         check(k["count"] == np, "%s: %d tasks, expected %d" % (name, k["count"], np))
-        check(want - 1.0 <= k["total_us"] <= want * SLACK + np * PAD_US,
+        check(want - 1.0 <= k["total_us"],
               "%s: total %.0f us, programmed %.0f us" % (name, k["total_us"], want))
         check(k["max_us"] >= ms * SCALE * 1000.0 - 1.0, "%s: max %.0f us" % (name, k["max_us"]))
         check(k["counters"].get("flops") == np * ms * 1000 and
@@ -91,7 +90,7 @@ def main():
         if np > 1 else []
     check(msgs == want_msgs, "messages %r, expected %r" % (msgs, want_msgs))
     check(a["ranks"] == np, "ranks %r" % a["ranks"])
-    check(a["imbalance"]["ratio"] is not None and 1.0 <= a["imbalance"]["ratio"] < 2.0,
+    check(a["imbalance"]["ratio"] is not None and a["imbalance"]["ratio"] >= 1.0,
           "imbalance %r" % a["imbalance"])
 
     # prof against the runtime's own summary (same definitions): exact
@@ -129,7 +128,7 @@ def main():
         sends = {e["id"]: e for e in ev if e["ph"] == "s"}
         recvs = {e["args"]["flow"]: e for e in ev
                  if e.get("cat") == "am" and e["name"] == "recv" and e["ph"] == "X"}
-        best = 0.0
+        best, best_is_chain = 0.0, True
         for r in range(np):
             d = by[(r, "syn_d")]
             chain = by[(r, "syn_a")]["dur"] + max(by[(r, "syn_b")]["dur"],
@@ -139,19 +138,23 @@ def main():
             for fid, s in sends.items():
                 if s["pid"] == r and d["ts"] <= s["ts"] <= d["ts"] + d["dur"] and fid in recvs:
                     handler = recvs[fid]["dur"]
-            best = max(best, chain + handler, by[(r, "syn_e")]["dur"])
+            for length, is_chain in ((chain + handler, True), (by[(r, "syn_e")]["dur"], False)):
+                if length > best:
+                    best, best_is_chain = length, is_chain
         if cp["available"]:
             check(abs(cp["length_us"] - best) < 0.01,
                   "critical path %.3f us, the DAG's longest chain in the trace is %.3f us" %
                   (cp["length_us"], best))
             want = (MS["syn_a"] + MS["syn_b"] + MS["syn_d"]) * SCALE * 1000.0
-            check(want - 1.0 <= cp["length_us"] <= want * SLACK + PAD_US,
+            check(want - 1.0 <= cp["length_us"],
                   "critical path %.0f us, programmed %.0f us" % (cp["length_us"], want))
             kinds_on = [s["kind"] for s in cp["path"] if s["kind"] != "recv"]
-            check(len(kinds_on) == 3 and kinds_on[0] == "syn_a" and
-                  kinds_on[1] in ("syn_b", "syn_c") and kinds_on[2] == "syn_d",
-                  "critical path kinds %r, expected syn_a, syn_b (or a late syn_c), syn_d" %
-                  kinds_on)
+            if best_is_chain:
+                check(len(kinds_on) == 3 and kinds_on[0] == "syn_a" and
+                      kinds_on[1] in ("syn_b", "syn_c") and kinds_on[2] == "syn_d",
+                      "critical path kinds %r, expected syn_a, syn_b or syn_c, syn_d" % kinds_on)
+            else:  # a heavily descheduled syn_e outlasted the chain
+                check(kinds_on == ["syn_e"], "critical path kinds %r, expected syn_e" % kinds_on)
             check(cp["length_us"] <= a["wall_us"] + 1.0, "critical path longer than wall")
     if failures:
         print("%d checks failed" % len(failures), file=sys.stderr)
