@@ -313,7 +313,7 @@ def make_script(a, prog_name, run_args, remote_dir):
         ' launcher $LAUNCHER" >&2',
         'case "$LAUNCHER" in',
         "  srun)",
-        '    srun --mpi=pmix --cpu-bind=cores "$TESSERA" "${RUN_ARGS[@]}" ;;',
+        '    srun --mpi=pmix --cpus-per-task="$CPUS" --cpu-bind=cores "$TESSERA" "${RUN_ARGS[@]}" ;;',
         "  mpirun)",
         '    mpirun --map-by "slot:PE=$CPUS" --bind-to core "$TESSERA" "${RUN_ARGS[@]}" ;;',
         "  *)",

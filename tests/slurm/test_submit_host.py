@@ -13,6 +13,7 @@ compares w with numpy. Exit 77 (skipped) when /usr/sbin/sshd is not installed
 import argparse
 import getpass
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -22,6 +23,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(os.path.dirname(HERE))
 SSHD = "/usr/sbin/sshd"
+# A login shell starts with a fresh environment: the sanitizer build's settings
+# (LSan suppressions for Open MPI) go along explicitly, as a cluster's own
+# environment would be set up there.
+SANITIZER_ENV = "ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS"
 
 
 def die(msg):
@@ -65,16 +70,18 @@ def main():
          "-o", "AuthorizedKeysFile=" + os.path.join(work, "authorized_keys"),
          "-o", "PidFile=" + os.path.join(work, "sshd.pid"), "-o", "StrictModes=no",
          "-o", "PermitRootLogin=prohibit-password", "-o", "PasswordAuthentication=no",
-         "-o", "UsePAM=no"],
+         "-o", "UsePAM=no", "-o", "AcceptEnv=" + SANITIZER_ENV],
         stderr=open(os.path.join(work, "sshd.log"), "w"))
     try:
+        ssh = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+               "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+               "-o", "SendEnv=" + SANITIZER_ENV, "-p", str(port),
+               "-i", os.path.join(work, "user_key")]
         env = dict(os.environ, TESSERA_HOME=os.path.join(work, "home"),
-                   TESSERA_SSH="ssh -o BatchMode=yes -o StrictHostKeyChecking=no "
-                               "-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR "
-                               "-p %d -i %s" % (port, os.path.join(work, "user_key")))
+                   TESSERA_SSH=shlex.join(ssh))
         host = "%s@127.0.0.1" % getpass.getuser()
         for _ in range(50):
-            r = subprocess.run(env["TESSERA_SSH"].split() + [host, "true"],
+            r = subprocess.run(ssh + [host, "true"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             if r.returncode == 0:
                 break
