@@ -481,12 +481,19 @@ def cmd_submit(argv, tessera_exe):
     if a.host:
         site.push_dir(stage, remote_dir)
     r = site.run(sbatch, cwd=remote_dir)
+    if r is None or r.returncode != 0:
+        # Nothing was submitted: no job directory left behind.
+        if a.host:
+            site.run(["rm", "-rf", "--", remote_dir])
+            shutil.rmtree(stage, ignore_errors=True)
+        else:
+            shutil.rmtree(remote_dir, ignore_errors=True)
     if r is None:
         raise JobError("cannot run sbatch: not found (is Slurm installed%s?)"
                        % (" on " + a.host if a.host else " here"))
     if r.returncode != 0:
-        raise JobError("sbatch refused the job (exit %d): %s\n(job directory %s)"
-                       % (r.returncode, (r.stderr or r.stdout).strip(), remote_dir))
+        raise JobError("sbatch refused the job (exit %d): %s"
+                       % (r.returncode, (r.stderr or r.stdout).strip()))
     job_id = r.stdout.strip().split(";")[0]
     if not re.fullmatch(r"\d+", job_id):
         raise JobError("sbatch printed no job id: %r" % r.stdout)
@@ -510,10 +517,15 @@ def cmd_submit(argv, tessera_exe):
 def job_state(site, job):
     """(STATE, EXIT_CODE or None, source)."""
     jid = str(job["job_id"])
-    r = site.run(["squeue", "-h", "-j", jid, "-o", "%T"])
+    r = site.run(["squeue", "-h", "-j", jid, "-o", "%T %r"])
     if r is not None and r.returncode == 0 and r.stdout.strip():
-        st = r.stdout.split()[0].upper()
+        st, _, reason = r.stdout.strip().splitlines()[0].partition(" ")
+        st = st.upper()
         if st not in TERMINAL:
+            reason = reason.strip()
+            # A pending job's reason (Resources, Priority, PartitionConfig: it never fits).
+            if st == "PENDING" and reason and reason not in ("None", "(null)"):
+                return st, None, "squeue: " + reason
             return st, None, "squeue"
     r = site.run(["sacct", "-n", "-X", "-P", "-j", jid, "-o", "State,ExitCode"])
     if r is not None and r.returncode == 0 and r.stdout.strip():
@@ -574,11 +586,14 @@ def cmd_status(argv, tessera_exe):
     site = Site(job.get("host"))
     state, code, src = job_state(site, job)
     remember_state(site, job, state, code, src)
+    reason = src.partition(": ")[2] or None
     if a.json:
         print(json.dumps({"job_id": job["job_id"], "state": state, "exit_code": code,
-                          "source": src, "dir": job.get("dir"), "host": job.get("host")}))
+                          "reason": reason, "source": src.partition(":")[0],
+                          "dir": job.get("dir"), "host": job.get("host")}))
     else:
         extra = " exit %s" % code if code else ""
+        extra += " (%s)" % reason if reason else ""
         where = (" %s%s" % ((job["host"] + ":") if job.get("host") else "", job["dir"])
                  if job.get("dir") else "")
         print("%s %s%s%s" % (job["job_id"], state, extra, where))
@@ -617,11 +632,16 @@ def cmd_fetch(argv, tessera_exe):
                          "nothing to fetch" % (job["job_id"], index_path()))
     site = Site(job.get("host"))
     t0 = time.monotonic()
+    said = None
     while True:
         state, code, src = job_state(site, job)
         if state in TERMINAL or a.no_wait:
             remember_state(site, job, state, code, src)
             break
+        if src.startswith("squeue: ") and src != said:
+            sys.stderr.write("tessera fetch: job %s PENDING, reason %s (squeue)\n"
+                             % (job["job_id"], src[8:]))
+            said = src
         if state == "UNKNOWN" and not site.listdir(job["dir"]):
             raise JobError("job %s: Slurm does not know it and its directory %s is gone"
                            % (job["job_id"], job["dir"]))
