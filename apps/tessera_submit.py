@@ -27,8 +27,8 @@ submits nothing.
 
 The script does what slurm/tessera.sbatch does: TSR_THREADS from
 --cpus-per-task, OPENBLAS_NUM_THREADS=1, and the launch: `srun --mpi=pmix
---cpu-bind=cores` when `srun --mpi=list` offers pmix (Open MPI needs PMIx to
-start under srun), else `mpirun --map-by slot:PE=C --bind-to core` inside the
+--cpus-per-task=C --cpu-bind=cores --kill-on-bad-exit=1` when `srun
+--mpi=list` offers pmix (Open MPI needs PMIx to start under srun), else `mpirun --map-by slot:PE=C --bind-to core` inside the
 allocation; the job's stderr says which. Rank and thread layout come from the
 allocation through the launcher. Every value that reaches the script is quoted
 (shlex.quote): file names with spaces, quotes or $(...) are data, never code.
@@ -313,7 +313,10 @@ def make_script(a, prog_name, run_args, remote_dir):
         ' launcher $LAUNCHER" >&2',
         'case "$LAUNCHER" in',
         "  srun)",
-        '    srun --mpi=pmix --cpus-per-task="$CPUS" --cpu-bind=cores "$TESSERA" "${RUN_ARGS[@]}" ;;',
+        "    # --cpus-per-task again: srun does not take it from the job (Slurm 22.05 to 23.02);",
+        "    # --kill-on-bad-exit: a rank that dies ends the step instead of leaving it hanging.",
+        '    srun --mpi=pmix --cpus-per-task="$CPUS" --cpu-bind=cores --kill-on-bad-exit=1 \\',
+        '        "$TESSERA" "${RUN_ARGS[@]}" ;;',
         "  mpirun)",
         '    mpirun --map-by "slot:PE=$CPUS" --bind-to core "$TESSERA" "${RUN_ARGS[@]}" ;;',
         "  *)",
