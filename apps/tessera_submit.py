@@ -28,8 +28,9 @@ submits nothing.
 The script does what slurm/tessera.sbatch does: TSR_THREADS from
 --cpus-per-task, OPENBLAS_NUM_THREADS=1, and the launch: `srun --mpi=pmix
 --cpus-per-task=C --cpu-bind=cores --kill-on-bad-exit=1` when `srun
---mpi=list` offers pmix (Open MPI needs PMIx to start under srun), else `mpirun --map-by slot:PE=C --bind-to core` inside the
-allocation; the job's stderr says which. Rank and thread layout come from the
+--mpi=list` offers pmix (Open MPI needs PMIx to start under srun), else
+`mpirun --map-by slot:PE=C --bind-to core` inside the allocation; the job's
+stderr says which. Rank and thread layout come from the
 allocation through the launcher. Every value that reaches the script is quoted
 (shlex.quote): file names with spaces, quotes or $(...) are data, never code.
 
