@@ -456,8 +456,10 @@ def cmd_submit(argv, tessera_exe):
     sbatch = ["sbatch", "--parsable"] + a.sbatch_opt + ["job.sbatch"]
     if a.dry_run:
         where = "ssh %s, " % a.host if a.host else ""
-        sys.stdout.write("# job directory: %s\n# submit with (%sin it): %s\n%s"
-                         % (remote_dir, where, shlex.join(sbatch), script))
+        note = ("# (~ is the home directory on %s, made absolute when submitting)\n" % a.host
+                if remote_dir.startswith("~/") else "")
+        sys.stdout.write("# job directory: %s\n%s# submit with (%sin it): %s\n%s"
+                         % (remote_dir, note, where, shlex.join(sbatch), script))
         return 0
 
     # Build the job directory (here, or staged here and copied to the host).
