@@ -50,6 +50,7 @@ def main():
         print("SKIP: no %s (apt-get install -y openssh-server to run this test)" % SSHD)
         return 77
     sys.path.insert(0, HERE)
+    sys.dont_write_bytecode = True  # no __pycache__ in the source tree
     import test_slurm_jobs
     test_slurm_jobs.need_cluster()
     import numpy as np
