@@ -27,4 +27,11 @@ int cmd_fetch(int argc, char **argv);  /* cmd_submit.c: tessera fetch */
  * "tessera OPT: ..." and return -1. */
 int app_parse_long(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);
 
+/* Replace this process with /usr/bin/python3 running SCRIPT (apps/ of the
+ * source tree, else the installed data directory) with [SUB] [--tessera-exe
+ * THIS_BINARY when pass_self] and argv[1..]. Returns 1 (after a message
+ * naming `tessera CMD` and the Debian packages to install) only on failure. */
+int app_run_python(const char *cmd, const char *script, const char *sub, int pass_self,
+                   const char *packages, int argc, char **argv);
+
 #endif
