@@ -328,7 +328,13 @@ def run_local(program, values, ranks=1, threads=None, trace=None, options=(),
         cmd += list(options)
         cmd += bind_args(program, values, jobdir)
         cmd += out_args(program, jobdir)
-        rc, out, err = run_process(cmd, env=_threads_env(threads), timeout=timeout)
+        env = _threads_env(threads)
+        if len(jobdir) < 60:
+            # Open MPI's session directory (TMPDIR/ompi.*) goes into the job
+            # directory too, so a killed mpirun leaves nothing behind (short
+            # paths only: its socket names must fit 108 characters).
+            env['TMPDIR'] = jobdir
+        rc, out, err = run_process(cmd, env=env, timeout=timeout)
         if rc != 0:
             raise job_error(program, rc, out, err)
         result = load_results(program, jobdir)
