@@ -18,6 +18,7 @@ message names the Python line).
 from .transpile import TranspileError, Program, transpile
 from .run import TesseraError, Job, find_tessera, find_mpirun, trace_summary
 from .jit import JitFunction, config, jit, trace
+from . import random  # tessera.random.uniform/normal: seeded arrays, also inside @jit
 
 __all__ = ['jit', 'config', 'trace', 'TranspileError', 'TesseraError', 'Job', 'JitFunction',
-           'Program', 'transpile', 'find_tessera', 'find_mpirun', 'trace_summary']
+           'Program', 'transpile', 'find_tessera', 'find_mpirun', 'trace_summary', 'random']
