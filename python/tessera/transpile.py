@@ -665,6 +665,12 @@ class _Func:
         return lo, hi
 
     def index(self, it, x, axis):
+        # A comparison or a logical expression as an index is a mask: numpy
+        # would select elements (boolean indexing), which the language has not.
+        if isinstance(it, (ast.Compare, ast.BoolOp)) or (
+                isinstance(it, ast.UnaryOp) and isinstance(it.op, ast.Not)):
+            raise self.err(it, 'boolean (mask) indexing is not supported; use np.where',
+                           'boolean indexing')
         c = _const_int(it)
         if c is not None and c < 0:
             return f'(+ (shape {x} {axis}) {c})'

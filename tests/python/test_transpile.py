@@ -281,6 +281,8 @@ CORPUS = [
     ('def f(x):\n    return [v for v in x]\n', 2, 'list comprehensions are not supported'),
     ('def f(x):\n    y = x\n    y[0] = 1\n    return y\n', 3, 'item assignment is not supported'),
     ('def f(x):\n    return x // 2\n', 2, "operator '//' is not supported"),
+    ('def f(x):\n    y = x * 2.0\n    return y[y > 1.0]\n', 3, 'boolean (mask) indexing'),
+    ('def f(x):\n    return x[(x > 0) and (x < 1), 0]\n', 2, 'boolean (mask) indexing'),
     ('def f(x):\n    return x % 2\n', 2, "operator '%' is not supported"),
     ('def f(x):\n    for v in x:\n        pass\n    return x\n', 2, "only 'for NAME in range(...)'"),
     ('def f(x):\n    while x > 0:\n        break\n    return x\n', 3, "'break' is not supported"),
