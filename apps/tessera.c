@@ -38,7 +38,8 @@ static void usage(FILE *f) {
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n'tessera COMMAND --help' describes a command's options.\n"
                "Environment: TSR_THREADS, TSR_PROGRESS=poll|thread, TSR_PIN, TSR_LOG, "
-               "TSR_EAGER_LIMIT.\n");
+               "TSR_EAGER_LIMIT,\n"
+               "  TSR_TRACE (trace file), TSR_TRACE_EVENTS, TSR_PAPI_EVENTS (see README).\n");
 }
 
 /* Edit distance, to suggest the command a typo meant. Names are short. */
