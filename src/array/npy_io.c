@@ -1,11 +1,17 @@
 /* What .npy load and save share: agreed errors, the collective open, the
  * file view of a rank's tiles and the chunked conversion between file order
  * and the column-major tiles. The design is in npy_io.h. */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #include "array/npy_io.h"
 #include "tessera/runtime.h"
@@ -16,6 +22,46 @@ int tsr__npy_why(tsr__npy_ctx *x, int status, const char *fmt, ...) {
     vsnprintf(x->reason, sizeof x->reason, fmt, ap);
     va_end(ap);
     return status;
+}
+
+/* A temporary file of a save that was killed (kill -9, a node crash) stays
+ * behind: nothing could remove it. The next save to the same name removes
+ * such leftovers, ".NAME.tmp.PID" and ".NAME.tmp.PID.K", whose PID is not
+ * a live process on this host (kill(PID, 0) fails with ESRCH) or is this
+ * process itself (which is not saving that name now). A leftover of a job
+ * on another host of a shared file system whose PID happens to be free here
+ * is removed too: that job's save then fails ("vanished") rather than
+ * publishing, which two jobs writing one name at once deserve anyway. */
+int tsr__npy_remove_stale(const char *path) {
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char dir[PATH_MAX], prefix[NAME_MAX + 16], victim[PATH_MAX + NAME_MAX + 2];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
+    int k = snprintf(prefix, sizeof prefix, ".%s.tmp.", base);
+    if (k < 0 || (size_t)k >= sizeof prefix || !*base) return 0;
+    DIR *dp = opendir(dir);
+    if (!dp) return 0;
+    int removed = 0;
+    struct dirent *e;
+    while ((e = readdir(dp)) != NULL) {
+        if (strncmp(e->d_name, prefix, (size_t)k) != 0) continue;
+        const char *p = e->d_name + k;
+        char *end;
+        errno = 0;
+        long pid = strtol(p, &end, 10);
+        if (end == p || !isdigit((unsigned char)*p) || errno || pid <= 0) continue;
+        if (*end == '.') { /* ".K": a later attempt of the same process */
+            const char *q = end + 1;
+            strtol(q, &end, 10);
+            if (end == q) continue;
+        }
+        if (*end != '\0') continue;
+        if (pid != (long)getpid() && !(kill((pid_t)pid, 0) != 0 && errno == ESRCH)) continue;
+        snprintf(victim, sizeof victim, "%s%s%s", dir, slash ? "" : "/", e->d_name);
+        if (unlink(victim) == 0) removed++;
+    }
+    closedir(dp);
+    return removed;
 }
 
 int tsr__npy_mpi_why(tsr__npy_ctx *x, int mpi_rc, const char *call) {
@@ -112,6 +158,12 @@ static size_t chunk_bytes = (size_t)32 << 20;
 
 void tsr__npy_set_chunk_bytes(size_t bytes) { chunk_bytes = bytes ? bytes : (size_t)32 << 20; }
 
+long tsr__npy_test_save_delay_ms(void) {
+    const char *v = getenv("TSR_TEST_SAVE_DELAY_MS");
+    long ms = v ? atol(v) : 0;
+    return ms > 0 ? ms : 0;
+}
+
 tsr__npy_chunks tsr__npy_plan(const tsr_array_t *a, int fortran, int itemsize) {
     const tsr_dist_t *d = a->dist;
     tsr__npy_chunks p;
@@ -120,7 +172,8 @@ tsr__npy_chunks tsr__npy_plan(const tsr_array_t *a, int fortran, int itemsize) {
     p.outer = fortran ? a->ln : a->lm;
     p.inner = fortran ? a->lm : a->ln;
     if (p.inner == 0) p.outer = 0;
-    p.per = inner_max > 0 ? (int64_t)(chunk_bytes / ((size_t)inner_max * (size_t)itemsize)) : 1;
+    size_t bytes = tsr__npy_test_save_delay_ms() > 0 ? (size_t)1 << 20 : chunk_bytes;
+    p.per = inner_max > 0 ? (int64_t)(bytes / ((size_t)inner_max * (size_t)itemsize)) : 1;
     /* No more runs than the largest part has: the scratch buffer is sized
      * from per, and a small array must not cost a 32 MiB one. */
     if (p.per > outer_max) p.per = outer_max;

@@ -58,6 +58,17 @@ typedef struct tsr__npy_ctx {
     char reason[TSR__NPY_REASON_MAX];
 } tsr__npy_ctx;
 
+/* Rank 0 of a save, before it creates its temporary file: remove the
+ * temporary files of earlier saves to path that were killed ("." + name +
+ * ".tmp." + PID[.K] beside it, PID not alive on this host, or this very
+ * process). Returns how many it removed; never fails. */
+int tsr__npy_remove_stale(const char *path);
+
+/* Test hook: TSR_TEST_SAVE_DELAY_MS=N (read at each save, tests only) makes
+ * every rank sleep N ms after each chunk it writes, with 1 MiB chunks, so a
+ * test can kill a save half way through its data. 0 or unset: no effect. */
+long tsr__npy_test_save_delay_ms(void);
+
 /* Set x's reason from a format; returns status. */
 int tsr__npy_why(tsr__npy_ctx *x, int status, const char *fmt, ...) TSR_PRINTF(3, 4);
 /* The same for a failed MPI call: TSR_ERR_IO with MPI's text. */

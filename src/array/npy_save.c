@@ -12,8 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "array/mem_guard.h"
 #include "array/npy_io.h"
 #include "tessera/runtime.h"
 #include "tessera/perf.h"
@@ -30,6 +33,7 @@ static int make_temp(const tsr_array_t *a, int ndim, const char *path, char *tmp
     const char *base = slash ? slash + 1 : path;
     int dirlen = slash ? (int)(slash - path) : 0;
     if (*base == '\0') return tsr__npy_why(x, TSR_ERR_IO, "the path ends in '/': no file name");
+    (void)tsr__npy_remove_stale(path);
     *hlen = tsr__npy_write_header_nd(ndim, a->m, a->n, header, sizeof header);
     if (*hlen == 0) return tsr__npy_why(x, TSR_ERR_IO, "cannot format the header");
     int fd = -1;
@@ -65,6 +69,10 @@ static int make_temp(const tsr_array_t *a, int ndim, const char *path, char *tmp
         else
             done += (size_t)w;
     }
+    /* An empty array has no tile writes, whose sync covers the header:
+     * sync it here, so a crash after the rename cannot leave it short. */
+    if (lrc == TSR_OK && (a->m == 0 || a->n == 0) && fsync(fd) != 0)
+        lrc = tsr__npy_why(x, TSR_ERR_IO, "cannot sync %s: %s", tmp, strerror(errno));
     if (close(fd) != 0 && lrc == TSR_OK)
         lrc = tsr__npy_why(x, TSR_ERR_IO, "cannot close %s: %s", tmp, strerror(errno));
     if (lrc != TSR_OK) {
@@ -72,6 +80,30 @@ static int make_temp(const tsr_array_t *a, int ndim, const char *path, char *tmp
         tmp[0] = '\0';
     }
     return lrc;
+}
+
+/* After a failed write: when the file system has less room than the file
+ * needs, say so in plain words (MPI-IO's own text is often only "wrote
+ * fewer elements"). */
+static void explain_full(const char *tmp, const tsr_array_t *a, size_t hlen, tsr__npy_ctx *x) {
+    const char *slash = strrchr(tmp, '/');
+    char dir[PATH_MAX], b1[32], b2[32];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (slash > tmp ? (int)(slash - tmp) : 1) : 1,
+             slash ? tmp : ".");
+    struct statvfs vfs;
+    double need = (double)hlen + (double)a->m * (double)a->n * (double)sizeof(double);
+    if (statvfs(dir, &vfs) != 0) return;
+    double avail = (double)vfs.f_bavail * (double)vfs.f_frsize;
+    /* What is free now, next to what the file needs; the partial temporary
+     * file is still there and holds the rest. */
+    struct stat st;
+    double have = stat(tmp, &st) == 0 ? (double)st.st_size : 0;
+    if (avail + have >= need) return;
+    tsr__npy_why(x, TSR_ERR_IO,
+                 "rank %d: no space left on the device: the file needs %s, %s free in %s "
+                 "(the old file, if any, is kept)",
+                 x->rank, tsr__fmt_bytes(need, b1, sizeof b1),
+                 tsr__fmt_bytes(avail + have, b2, sizeof b2), dir);
 }
 
 /* Collective: every rank writes its own tiles into the temporary file. */
@@ -100,7 +132,12 @@ static int write_tiles(tsr_array_t *a, const char *tmp, size_t hlen, tsr__npy_ct
     mpi_rc = MPI_File_set_view(fh, (MPI_Offset)hlen, MPI_DOUBLE, ft, "native", MPI_INFO_NULL);
     if (mpi_rc != MPI_SUCCESS) lrc = tsr__npy_mpi_why(x, mpi_rc, "MPI_File_set_view");
     /* Independent writes (see npy_io.h): a rank stops at its first error. */
+    long delay_ms = tsr__npy_test_save_delay_ms();
     for (int64_t call = 0; lrc == TSR_OK && call < p.calls; call++) {
+        if (delay_ms > 0 && call > 0) {
+            struct timespec ts = {delay_ms / 1000, (delay_ms % 1000) * 1000000L};
+            nanosleep(&ts, NULL);
+        }
         int64_t o0, cnt = tsr__npy_chunk_runs(&p, call, &o0);
         int count = (int)(cnt * p.inner);
         if (count == 0) break;
@@ -118,6 +155,7 @@ static int write_tiles(tsr_array_t *a, const char *tmp, size_t hlen, tsr__npy_ct
                                    "file size limit?)",
                                    x->rank, (long long)put, count);
         }
+        if (lrc != TSR_OK) explain_full(tmp, a, hlen, x);
     }
     /* Collective, called by every rank whatever its writes did. */
     mpi_rc = MPI_File_sync(fh);
