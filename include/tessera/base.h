@@ -83,6 +83,8 @@ TSR_API double tsr_time(void);
  *   TSR_PROGRESS       poll (default) or thread: who drives MPI progress
  *   TSR_EAGER_LIMIT    bytes up to which active messages are sent eagerly (default 16384)
  *   TSR_TRACE          path of a trace file (perf layer)
+ *   TSR_PEER_TIMEOUT   seconds without a heartbeat from a peer rank before the job
+ *                      is ended as "lost contact with rank P" (default 30; 0: off)
  * A malformed value is an error naming the variable and the value. */
 typedef struct tsr_options {
     int threads;          /* 0: decide from hwloc binding */
@@ -91,6 +93,7 @@ typedef struct tsr_options {
     int progress_thread;  /* 0: idle workers and waiters poll; 1: dedicated thread */
     size_t eager_limit;
     const char *trace;    /* NULL if unset; points into the environment */
+    long peer_timeout;    /* seconds; 0: no liveness watchdog */
 } tsr_options;
 
 TSR_API int tsr_options_from_env(tsr_options *out);

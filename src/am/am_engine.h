@@ -157,6 +157,14 @@ void tsr__am_pace(int events, unsigned *idle);
  * polling messages and running tasks (so ranks never wait on each other). */
 int tsr__am_allreduce(const int64_t *in, int64_t *out, int n, tsr__am_reduce_op op);
 
+/* watchdog.c: heartbeats around the ring of ranks on a duplicate of comm
+ * (collective; nothing when fewer than 2 ranks or timeout_s is 0). A rank
+ * silent for timeout_s seconds ends the job naming it. Stop is collective
+ * too: it returns once every rank has stopped (no rank is declared lost for
+ * having reached finalize first). */
+int tsr__watchdog_start(MPI_Comm comm, long timeout_s);
+void tsr__watchdog_stop(void);
+
 /* remote.c */
 void tsr__am_remote_init(void);
 void tsr__am_remote_fini(void);

@@ -429,6 +429,13 @@ int tsr__am_init(MPI_Comm comm, const tsr_options *opts) {
         tsr__am.tp->fini();
         goto fail;
     }
+    rc = tsr__watchdog_start(comm, opts->peer_timeout);
+    if (rc != TSR_OK) {
+        tsr__am_progress_stop();
+        atomic_store(&tsr__am.up, 0);
+        tsr__am.tp->fini();
+        goto fail;
+    }
     return TSR_OK;
 fail:
     return rc;
@@ -438,6 +445,8 @@ int tsr__am_fini(void) {
     int rc = TSR_OK;
     if (!atomic_load(&tsr__am.up)) return tsr_error(TSR_ERR_STATE, "message engine is not up");
     TSR_CHECK(tsr_fence());
+    /* After the fence: a rank waiting there for a slow one still beats. */
+    tsr__watchdog_stop();
     tsr__am_progress_stop();
     atomic_store(&tsr__am.up, 0);
     tsr__am_remote_fini();

@@ -9,6 +9,9 @@
 #include "base/internal.h"
 
 #define TSR_EAGER_DEFAULT 16384
+/* Long enough that no healthy rank (heartbeats come from a thread of their
+ * own) is ever declared lost; short against the minutes TCP takes to give up. */
+#define TSR_PEER_TIMEOUT_DEFAULT 30
 
 static tsr_options current = {
     .threads = 0,
@@ -17,6 +20,7 @@ static tsr_options current = {
     .progress_thread = 0,
     .eager_limit = TSR_EAGER_DEFAULT,
     .trace = NULL,
+    .peer_timeout = TSR_PEER_TIMEOUT_DEFAULT,
 };
 static int current_from_env = 0;
 
@@ -55,6 +59,7 @@ int tsr_options_from_env(tsr_options *out) {
         .progress_thread = 0,
         .eager_limit = TSR_EAGER_DEFAULT,
         .trace = NULL,
+    .peer_timeout = TSR_PEER_TIMEOUT_DEFAULT,
     };
     long v;
     const char *s;
@@ -80,6 +85,10 @@ int tsr_options_from_env(tsr_options *out) {
         o.eager_limit = (size_t)v;
     }
     if ((s = getenv("TSR_TRACE")) && *s) o.trace = s;
+    if ((s = getenv("TSR_PEER_TIMEOUT")) && *s) {
+        TSR_CHECK(parse_long("TSR_PEER_TIMEOUT", s, 0, 86400, &v));
+        o.peer_timeout = v;
+    }
     *out = o;
     return TSR_OK;
 fail:
