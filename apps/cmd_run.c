@@ -5,8 +5,6 @@
  * the command line, parsing, the --arg/--out names and file headers, and the
  * shape check, so a mistake is found (with the same text on every rank)
  * before any array work, and `tessera check` never starts MPI. */
-#include <errno.h>
-#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,21 +13,12 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "run_args.h"
 #include "tessera.h"
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_PROGRAM = 3 };
 
-typedef struct run_opts {
-    const char *prog;
-    tsr_lang_binding *binds;
-    int nbind;
-    tsr_lang_output *outs;
-    int nout;
-    const char *threads, *trace;
-    tsr_lang_options lang;
-    int quiet;
-    int timing;
-} run_opts;
+typedef app_run_args run_opts;
 
 static void usage_run(FILE *f, const char *cmd) {
     if (!strcmp(cmd, "check")) {
@@ -138,157 +127,24 @@ static void report_cmd(int rank, const char *cmd, const char *msg) {
     report(rank, buf);
 }
 
-static int parse_long(const char *cmd, const char *opt, const char *s, long lo, long hi,
-                      long *out, int rank) {
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) {
-        char msg[300];
-        snprintf(msg, sizeof msg, "%s needs an integer in [%ld, %ld], got '%s'", opt, lo, hi, s);
-        report_cmd(rank, cmd, msg);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int parse_number(const char *s, double *x) {
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end != '\0' || errno == ERANGE || !isfinite(v)) return -1;
-    *x = v;
-    return 0;
-}
-
-/* NAME=VALUE into name and value (pointers into a copy kept by the opts). */
-static int split_assign(const char *cmd, const char *opt, const char *s, char **name,
-                        char **value, int rank) {
-    char msg[512];
-    const char *eq = s ? strchr(s, '=') : NULL;
-    if (!s || !eq || eq == s || !eq[1]) {
-        snprintf(msg, sizeof msg, "%s needs NAME=%s, got '%s'", opt,
-                 !strcmp(opt, "--out") ? "FILE.npy" : "FILE.npy or NAME=NUMBER",
-                 s ? s : "(nothing)");
-        report_cmd(rank, cmd, msg);
-        return -1;
-    }
-    *name = strndup(s, (size_t)(eq - s));
-    *value = strdup(eq + 1);
-    return *name && *value ? 0 : -1;
-}
-
-static void free_opts(run_opts *o) {
-    for (int i = 0; i < o->nbind; i++) {
-        free((char *)o->binds[i].name);
-        free((char *)o->binds[i].npy_path);
-    }
-    for (int i = 0; i < o->nout; i++) {
-        free((char *)o->outs[i].name);
-        free((char *)o->outs[i].npy_path);
-    }
-    free(o->binds);
-    free(o->outs);
-}
-
-/* Returns -1 to go on, else the exit status. */
+/* The parsed command line (run_args.c), printed here: --help on stdout,
+ * mistakes as "tessera CMD: MESSAGE". Returns -1 to go on, else the exit
+ * status. */
 static int parse(const char *cmd, int argc, char **argv, run_opts *o, int rank) {
-    *o = (run_opts){0};
-    char msg[512];
-    o->binds = calloc((size_t)argc, sizeof *o->binds);
-    o->outs = calloc((size_t)argc, sizeof *o->outs);
-    if (!o->binds || !o->outs) return EXIT_RUNTIME;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = NULL;
-        char opt[64];
-        /* --opt=value and --opt value */
-        const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
-        if (eq && (size_t)(eq - a) < sizeof opt) {
-            snprintf(opt, sizeof opt, "%.*s", (int)(eq - a), a);
-            v = eq + 1;
-        } else {
-            snprintf(opt, sizeof opt, "%s", a);
-        }
-        bool takes = !strcmp(opt, "--arg") || !strcmp(opt, "--out") ||
-                     !strcmp(opt, "--threads") || !strcmp(opt, "--trace") ||
-                     !strcmp(opt, "--grid") || !strcmp(opt, "--tile");
-        if (takes && !v) {
-            if (i + 1 >= argc) {
-                snprintf(msg, sizeof msg, "%s needs a value; see 'tessera %s --help'", opt, cmd);
-                report_cmd(rank, cmd, msg);
-                return EXIT_USAGE;
-            }
-            v = argv[++i];
-        }
-        if (!strcmp(opt, "--help") || !strcmp(opt, "-h")) {
-            usage_run(stdout, cmd);
-            return EXIT_OK;
-        } else if (!strcmp(opt, "--quiet") || !strcmp(opt, "-q")) {
-            o->quiet = 1;
-        } else if (!strcmp(opt, "--timing")) {
-            o->timing = 1;
-        } else if (!strcmp(opt, "--arg")) {
-            char *name, *value;
-            if (split_assign(cmd, "--arg", v, &name, &value, rank)) return EXIT_USAGE;
-            tsr_lang_binding *b = &o->binds[o->nbind++];
-            b->name = name;
-            if (parse_number(value, &b->number) == 0) {
-                free(value);
-            } else if (!strcmp(value, "true") || !strcmp(value, "false")) {
-                b->number = !strcmp(value, "true");
-                free(value);
-            } else {
-                b->npy_path = value;
-            }
-        } else if (!strcmp(opt, "--out")) {
-            char *name, *value;
-            if (split_assign(cmd, "--out", v, &name, &value, rank)) return EXIT_USAGE;
-            o->outs[o->nout++] = (tsr_lang_output){.name = name, .npy_path = value};
-        } else if (!strcmp(opt, "--threads")) {
-            long n;
-            if (parse_long(cmd, "--threads", v, 1, 4096, &n, rank)) return EXIT_USAGE;
-            o->threads = v;
-        } else if (!strcmp(opt, "--trace")) {
-            if (!*v) {
-                report_cmd(rank, cmd, "--trace needs a file name");
-                return EXIT_USAGE;
-            }
-            o->trace = v;
-        } else if (!strcmp(opt, "--grid")) {
-            int P = 0, Q = 0, used = 0;
-            if (sscanf(v, "%dx%d%n", &P, &Q, &used) != 2 || v[used] != '\0' || P < 1 || Q < 1) {
-                snprintf(msg, sizeof msg, "--grid needs PxQ (e.g. 2x1), got '%s'", v);
-                report_cmd(rank, cmd, msg);
-                return EXIT_USAGE;
-            }
-            o->lang.P = P;
-            o->lang.Q = Q;
-        } else if (!strcmp(opt, "--tile")) {
-            long t;
-            if (parse_long(cmd, "--tile", v, 1, 1L << 20, &t, rank)) return EXIT_USAGE;
-            o->lang.tile = t;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            snprintf(msg, sizeof msg, "unknown option '%s'; see 'tessera %s --help'", a, cmd);
-            report_cmd(rank, cmd, msg);
-            return EXIT_USAGE;
-        } else if (!o->prog) {
-            o->prog = a;
-        } else {
-            snprintf(msg, sizeof msg,
-                     "one program at a time: got '%s' after '%s' (arguments are --arg NAME=...)",
-                     a, o->prog);
-            report_cmd(rank, cmd, msg);
-            return EXIT_USAGE;
-        }
-    }
-    if (!o->prog) {
-        snprintf(msg, sizeof msg, "which program? usage: tessera %s PROG.tsl [options]; "
-                 "see 'tessera %s --help'", cmd, cmd);
+    char msg[1024];
+    switch (app_run_args_parse(cmd, argc, argv, o, msg, sizeof msg)) {
+    case APP_ARGS_OK:
+        return -1;
+    case APP_ARGS_HELP:
+        usage_run(stdout, cmd);
+        return EXIT_OK;
+    case APP_ARGS_NOMEM:
+        report_cmd(rank, cmd, msg);
+        return EXIT_RUNTIME;
+    default:
         report_cmd(rank, cmd, msg);
         return EXIT_USAGE;
     }
-    return -1;
 }
 
 /* Parse, --arg/--out names, shape check: no MPI. Returns -1 to go on. */
@@ -346,7 +202,7 @@ static int run_or_check(const char *cmd, int argc, char **argv) {
     }
     if (st >= 0 || !strcmp(cmd, "check")) {
         tsr_program_free(&p);
-        free_opts(&o);
+        app_run_args_free(&o);
         return st >= 0 ? st : EXIT_OK;
     }
 
@@ -358,17 +214,18 @@ static int run_or_check(const char *cmd, int argc, char **argv) {
         snprintf(msg, sizeof msg, "starting the runtime failed: %s", tsr_error_message());
         report_cmd(rank, cmd, msg);
         tsr_program_free(&p);
-        free_opts(&o);
+        app_run_args_free(&o);
         return EXIT_RUNTIME;
     }
     rank = tsr_rank();
+    /* run_args.c keeps P * Q within an int. */
     if (o.lang.P > 0 && o.lang.P * o.lang.Q != tsr_nranks()) {
         char msg[200];
         snprintf(msg, sizeof msg, "--grid %dx%d needs %d ranks, this job has %d", o.lang.P,
                  o.lang.Q, o.lang.P * o.lang.Q, tsr_nranks());
         report_cmd(rank, cmd, msg);
         tsr_program_free(&p);
-        free_opts(&o);
+        app_run_args_free(&o);
         tsr_finalize();
         return EXIT_USAGE;
     }
@@ -388,7 +245,7 @@ static int run_or_check(const char *cmd, int argc, char **argv) {
     }
     free(result);
     tsr_program_free(&p);
-    free_opts(&o);
+    app_run_args_free(&o);
     rc = tsr_finalize();
     if (rc != TSR_OK && st == EXIT_OK) {
         report_cmd(rank, cmd, tsr_error_message());

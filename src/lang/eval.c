@@ -5,6 +5,7 @@
  * arrays and return shapes; in run mode they issue array operations that
  * return at once. Nothing here waits: only `if`/`while`/`and`/`or`
  * conditions (control.c) and the builtins print/save force values. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,35 +31,60 @@ void tsr__eval_init(tsr__eval *ev, bool check) {
 
 void tsr__eval_fini(tsr__eval *ev) {
     tsr__val_drop(&ev->last_array);
-    free(ev->act_def);
-    free(ev->act_level);
-    ev->act_def = NULL;
-    ev->act_level = NULL;
+    free(ev->act);
+    ev->act = NULL;
     ev->nact = ev->capact = 0;
+}
+
+/* Check mode: the entry of ev->act for def, or NULL (find_only: it has
+ * none; else: the table cannot grow). Open addressing on the pointer;
+ * entries are never removed (one per function called, so the table stays
+ * small). */
+static struct tsr__act *act_slot(tsr__eval *ev, const tsr__node *def, bool find_only) {
+    size_t mask = (size_t)ev->capact - 1, h = ((uintptr_t)def >> 4) & mask;
+    if (ev->capact) {
+        while (ev->act[h].def && ev->act[h].def != def) h = (h + 1) & mask;
+        if (ev->act[h].def == def) return &ev->act[h];
+    }
+    if (find_only) return NULL;
+    if (2 * (ev->nact + 1) > ev->capact) {
+        int cap = ev->capact ? 2 * ev->capact : 64;
+        struct tsr__act *t = calloc((size_t)cap, sizeof *t);
+        if (!t) return NULL;
+        for (int i = 0; i < ev->capact; i++) {
+            if (!ev->act[i].def) continue;
+            size_t k = ((uintptr_t)ev->act[i].def >> 4) & (size_t)(cap - 1);
+            while (t[k].def) k = (k + 1) & (size_t)(cap - 1);
+            t[k] = ev->act[i];
+        }
+        free(ev->act);
+        ev->act = t;
+        ev->capact = cap;
+        mask = (size_t)cap - 1;
+        h = ((uintptr_t)def >> 4) & mask;
+        while (ev->act[h].def) h = (h + 1) & mask;
+    }
+    ev->act[h] = (struct tsr__act){.def = def};
+    ev->nact++;
+    return &ev->act[h];
 }
 
 /* Check mode: should this call be cut (see tsr__eval.unknown_level)? Else
  * record it as active. */
 static int check_enter(tsr__eval *ev, const tsr__node *at, const tsr__func *fn) {
-    for (int i = ev->nact - 1; i >= 0; i--) {
-        if (ev->act_def[i] == fn->def && ev->act_level[i] < ev->unknown_level) {
-            ev->cut_at = at;
-            return TSR__CUT;
-        }
+    struct tsr__act *a = act_slot(ev, fn->def, false);
+    if (!a) return tsr_error(TSR_ERR_NOMEM, "no memory for the call stack");
+    if (a->calls > 0 && a->level < ev->unknown_level) {
+        ev->cut_at = at;
+        return TSR__CUT;
     }
-    if (ev->nact == ev->capact) {
-        int cap = ev->capact ? 2 * ev->capact : 64;
-        const tsr__node **d = realloc(ev->act_def, sizeof *d * (size_t)cap);
-        if (d) ev->act_def = d;
-        int *l = d ? realloc(ev->act_level, sizeof *l * (size_t)cap) : NULL;
-        if (!l) return tsr_error(TSR_ERR_NOMEM, "no memory for the call stack");
-        ev->act_level = l;
-        ev->capact = cap;
-    }
-    ev->act_def[ev->nact] = fn->def;
-    ev->act_level[ev->nact] = ev->unknown_level;
-    ev->nact++;
+    if (a->calls++ == 0) a->level = ev->unknown_level;
     return TSR_OK;
+}
+
+static void check_leave(tsr__eval *ev, const tsr__func *fn) {
+    struct tsr__act *a = act_slot(ev, fn->def, true); /* check_enter made it */
+    if (a) a->calls--;
 }
 
 static size_t stack_used(const tsr__eval *ev) {
@@ -175,7 +201,7 @@ int tsr__call_user(tsr__eval *ev, const tsr__node *at, tsr__func *fn, int argc, 
     if (rc != TSR_OK) return rc;
     tsr__frame *f = tsr__frame_new(fn->env, fn->name);
     if (!f) {
-        if (ev->cx.check) ev->nact--;
+        if (ev->cx.check) check_leave(ev, fn);
         return tsr_error(TSR_ERR_NOMEM, "no memory for a call of %s", fn->name);
     }
     for (int i = 0; i < argc && rc == TSR_OK; i++)
@@ -183,7 +209,7 @@ int tsr__call_user(tsr__eval *ev, const tsr__node *at, tsr__func *fn, int argc, 
     ev->depth++;
     if (rc == TSR_OK) rc = tsr__eval_body(ev, f, fn->def, 2, out);
     ev->depth--;
-    if (ev->cx.check) ev->nact--;
+    if (ev->cx.check) check_leave(ev, fn);
     if (rc == TSR_OK && keep)
         *keep = f;
     else
