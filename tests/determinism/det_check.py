@@ -25,7 +25,7 @@ With --repeat R the configurations named in REPEAT run R times in all and
 every result, sums and products included, must be bit-identical between
 the repeats (run-to-run reproducibility for a fixed configuration).
 
-  det_check.py --tessera EXE --mpirun W [--quick] [--repeat R]
+  det_check.py --tessera EXE --mpirun W [--quick | --sanitized] [--repeat R]
                [--mutate OLD=>NEW --expect-mismatch]
 
 --mutate plants a difference: the program text OLD becomes NEW for every
@@ -65,8 +65,15 @@ CONFIGS = [
     (4, '2x2', 32, 2),
     (4, '4x1', 17, 1),
     (4, '1x4', 32, 2),
+    (4, '2x2', 256, 1),  # one tile: ranks 1-3 hold nothing
+    (4, '1x4', 64, 2),   # two tile columns: ranks 2 and 3 hold nothing
+    (2, '2x1', 7, 2),    # many small tiles
 ]
 QUICK = [(1, '1x1', 32, 1), (2, '1x2', 24, 2)]
+# Under ASan (each run ~5x slower): every rank count once, both thread
+# counts, rows, columns and both spread, a tile that leaves ranks empty.
+SANITIZED = [(1, '1x1', 32, 1), (2, '1x2', 24, 2), (3, '3x1', 50, 1), (4, '2x2', 32, 2),
+             (4, '1x4', 64, 1)]
 # Run --repeat times in all: every result bit-identical between the runs.
 REPEAT = [(4, '2x2', 32, 2), (2, '1x2', 24, 2)]
 
@@ -183,7 +190,7 @@ def shift_ref(x, di, dj, fill=0.0):
 def x_refs(r):
     """numpy for the bit-identical group: (value, ulps); ulps 0 = same bytes
     (NaN positions only for NaN: numpy's NaN sign may differ)."""
-    A, Uu, B, v, c = r['x_A'], r['x_U'], r['x_B'], r['x_v'], r['x_c']
+    A, Uu, B, v, c, t = r['x_A'], r['x_U'], r['x_B'], r['x_v'], r['x_c'], r['x_t']
     m, k = A.shape
     col = c.reshape(m, 1)
     with np.errstate(all='ignore'):
@@ -228,6 +235,12 @@ def x_refs(r):
             'x_stencil': (shift_ref(Uu, 1, 0) + shift_ref(Uu, -1, 0) + shift_ref(Uu, 0, 1)
                           + shift_ref(Uu, 0, -1), 0),
             'x_at': (np.float64(A[m - 53, k - 17]), 0),
+            'x_shout': (np.full_like(A, -1.0), 0),
+            'x_t': (ref_normal((2, 5), 16), 4), 'x_one': (ref_uniform((1,), 17), 0),
+            'x_tT': (t.T, 0), 'x_tcat': (np.concatenate([t, A[0:3, 0:5], t], 0), 0),
+            'x_tsh': (shift_ref(t, 1, -2), 0),
+            'x_tbc': (t + c[0:2].reshape(2, 1) + r['x_one'], 0),
+            'x_targ': (np.argmax(t, 0).astype(float), 0),
             'x_minall': (np.float64(A.min()), 0), 'x_maxall': (np.float64(Uu.max()), 0),
             'x_min0': (A.min(0), 0), 'x_max1': (A.max(1), 0),
             'x_nanmax': (np.float64(np.max(sq)), 0), 'x_nanmin1': (np.min(sq, 1), 0),
@@ -302,11 +315,12 @@ def tol_refs(r, cfg):
     return {
         's_sum': ssum(A), 's_sumU': ssum(Uu), 's_sum0': ssum(A, 0), 's_sum1': ssum(A, 1),
         's_mean': ssum(ex, mean=True), 's_mean0': ssum(Uu, 0, True),
-        's_mean1': ssum(A, 1, True), 's_sumv': ssum(c),
+        's_mean1': ssum(A, 1, True), 's_sumv': ssum(c), 's_tsum1': ssum(r['x_t'], 1),
         'n_A': nrm(A), 'n_c': nrm(c), 'n_B': nrm(B),
         'p_AB': prod(A, B), 'p_Av': prod(A, v), 'p_cA': prod(c, A),
         'p_AtU': prod(A.T, Uu), 'p_AAt': prod(A, A.T), 'p_Atc': prod(A.T, c),
         'p_BtBt': prod(B.T, A.T), 'p_inner': prod(c, c),
+        'p_ttT': prod(r['x_t'], r['x_t'].T), 'p_tTt': prod(r['x_t'].T, r['x_t']),
     }
 
 
@@ -372,6 +386,8 @@ def main():
     ap.add_argument('--tessera', required=True)
     ap.add_argument('--mpirun', required=True)
     ap.add_argument('--quick', action='store_true', help='two configurations only')
+    ap.add_argument('--sanitized', action='store_true',
+                    help='fewer configurations (an ASan build)')
     ap.add_argument('--repeat', type=int, default=1)
     ap.add_argument('--timeout', type=int, default=240)
     ap.add_argument('--mutate', default=None)
@@ -385,7 +401,7 @@ def main():
         if old not in base:
             raise SystemExit('det_check: --mutate: %r is not in det.tsl' % old)
         text = base.replace(old, new)
-    configs = QUICK if args.quick else CONFIGS
+    configs = QUICK if args.quick else SANITIZED if args.sanitized else CONFIGS
     workdir = args.keep or tempfile.mkdtemp(prefix='tsr-det-')
     os.makedirs(workdir, exist_ok=True)
     failures, worst, spread = [], {}, {}
