@@ -16,10 +16,10 @@ docs/determinism.md:
   n_*  2-norms: relative 2 * (D/2 + 2) u between two configurations and
        (D/2 + 2) u against the exact norm, D the depth of the summation of
        squares for that configuration (bounded below);
-  p_*  products C = A B: |a - b| <= 2 gamma_K (|A||B|) element-wise between
-       two configurations and gamma_K (|A||B|) against the exact product
-       (numpy in long double), K the inner dimension,
-       gamma_K = K u / (1 - K u).
+  p_*  products C = A B: |a - b| <= 2 gamma_(K+1) (|A||B|) element-wise
+       between two configurations and gamma_(K+1) (|A||B|) against the exact
+       product (numpy in long double, rounded to double: the +1), K the inner
+       dimension, gamma_K = K u / (1 - K u).
 
 With --repeat R the configurations named in REPEAT run R times in all and
 every result, sums and products included, must be bit-identical between
@@ -306,7 +306,9 @@ def tol_refs(r, cfg):
         return np.float64(nrm_), np.float64(nrm_ * L((D / 2 + 2) * U))
 
     def prod(a, b):
-        K = a.shape[-1] if a.ndim == 2 else a.shape[0]
+        # gamma_K for the product, one more u for rounding the exact
+        # reference to a double: gamma_(K+1).
+        K = (a.shape[-1] if a.ndim == 2 else a.shape[0]) + 1
         gam = K * U / (1 - K * U)
         C = np.dot(a.astype(L), b.astype(L))
         E = np.dot(np.abs(a).astype(L), np.abs(b).astype(L)) * L(gam)
