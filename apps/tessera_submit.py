@@ -469,7 +469,9 @@ def cmd_submit(argv, tessera_exe):
     shutil.copy2(a.prog, os.path.join(stage, prog_name))
     for src, name in copies:
         shutil.copy2(src, os.path.join(stage, "inputs", name))
-    with open(os.path.join(stage, "job.sbatch"), "w") as f:
+    # surrogateescape: argv bytes that are not UTF-8 go into the script as given.
+    with open(os.path.join(stage, "job.sbatch"), "w", encoding="utf-8",
+              errors="surrogateescape") as f:
         f.write(script)
     os.chmod(os.path.join(stage, "job.sbatch"), 0o755)
     job = {"job_id": None, "name": a.job_name, "dir": remote_dir, "host": a.host,
@@ -681,6 +683,11 @@ def cmd_fetch(argv, tessera_exe):
 
 
 def main(argv):
+    # Arguments that are not UTF-8 (Python decodes them with surrogateescape)
+    # are printed back as the bytes they were, not a UnicodeEncodeError
+    # (found by tests/fuzz/submit_args_fuzz.py: --dry-run with such a --jobs-dir).
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="surrogateescape")
     tessera_exe = None
     if len(argv) >= 1 and argv[0] in ("submit", "status", "fetch"):
         sub, rest = argv[0], argv[1:]

@@ -256,6 +256,14 @@ int tsr__eval_node(tsr__eval *ev, tsr__frame *env, const tsr__node *n, tsr__val 
     case TSR__N_SYM: return eval_symbol(ev, env, n, out);
     case TSR__N_LIST:
         if (n->nkids == 0) return err_at(n, TSR_ERR_INVALID, "empty call ()", NULL, NULL);
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+        /* -Dfuzz=true only: a check that computes for long (fib 30 on known
+         * numbers takes as long to check as to run) is the program's doing,
+         * not a bug; stop it so the fuzzer's 10 s per input means a hang. */
+        if (ev->cx.check && ++ev->fuzz_steps > TSR__FUZZ_MAX_STEPS)
+            return err_at(n, TSR_ERR_RUNTIME, "fuzzing build: the check took too many steps",
+                          NULL, NULL);
+#endif
         if (n->special) return tsr__eval_special(ev, env, n, out);
         return call(ev, env, n, out);
     default: return err_at(n, TSR_ERR_INVALID, "unknown syntax node", NULL, NULL);

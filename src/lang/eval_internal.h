@@ -101,7 +101,12 @@ typedef struct tsr__eval {
         double seconds;
     } loops[16];
     double phase[4];      /* seconds: top-level forms, --arg loads, main, --out saves */
+    int64_t fuzz_steps;   /* -Dfuzz=true builds: calls and forms evaluated by a check */
 } tsr__eval;
+
+/* -Dfuzz=true builds (FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION) stop a check
+ * after this many calls and forms: about 2 s under ASan and coverage. */
+#define TSR__FUZZ_MAX_STEPS 500000
 
 /* Not an error: a check-mode call cut off (see unknown_level). Positive, so
  * that every `rc != TSR_OK` passes it up to the unknown if that takes it. */
