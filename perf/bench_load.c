@@ -12,7 +12,9 @@
  * round's peak (VmHWM, reset per round through /proc/self/clear_refs). With
  * --leak-mib B, a rank whose RSS after the last round exceeds its RSS after
  * the first round by more than B MiB fails the run (the same work twice
- * must not need more memory the second time).
+ * must not need more memory the second time). --plant PART makes that part
+ * compute a wrong answer (off by one somewhere): a test that the checks
+ * catch it.
  * Output on rank 0: a line per round, then one JSON line per part; the last
  * line is a JSON summary. */
 #include <malloc.h>
@@ -84,6 +86,10 @@ static void json_ranks(FILE *out, const char *key, double v, int last) {
         fprintf(out, "]%s", last ? "" : ",");
     }
     free(all);
+}
+
+int load_planted(const load_opts *o, const char *part) {
+    return o->plant && strcmp(o->plant, part) == 0;
 }
 
 static int run_part(const part *p, const load_opts *o, double *max_growth) {
@@ -175,6 +181,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--tile")) o.tile = parse_count(v, a);
         else if (!strcmp(a, "--leak-mib")) o.leak_mib = atof(v);
         else if (!strcmp(a, "--parts")) parts = v;
+        else if (!strcmp(a, "--plant")) o.plant = v;
         else {
             fprintf(stderr, "bench_load: unknown option '%s'\n", a);
             usage(stderr);

@@ -18,6 +18,7 @@ typedef struct load_opts {
     int rounds;       /* each part runs this often (leak check: last vs first) */
     double leak_mib;  /* > 0: fail when a rank's RSS after the last round exceeds
                          the first round's by more than this */
+    const char *plant; /* a test of the checks: this part computes a wrong answer */
 } load_opts;
 
 /* What one round of a part reports back (this rank). */
@@ -27,7 +28,9 @@ typedef struct load_round {
     double checksum;  /* the part's main figure compared with the serial one */
 } load_round;
 
-extern MPI_Comm load_comm; /* dup of MPI_COMM_WORLD for the benchmark's own checks */
+extern MPI_Comm load_comm;
+/* Whether o->plant names this part. */
+int load_planted(const load_opts *o, const char *part); /* dup of MPI_COMM_WORLD for the benchmark's own checks */
 
 /* One round each; every rank calls them together. */
 void load_tasks(const load_opts *o, load_round *out);

@@ -20,6 +20,7 @@ typedef struct request {
 static int id_request;
 static atomic_ullong recv_sum;
 static atomic_llong recv_count;
+static int planted; /* --plant messages: handlers count every value one too high */
 
 static uint64_t answer(uint64_t v) { return v * 2654435761ULL + 7; }
 
@@ -29,7 +30,7 @@ static void on_request(int src, const void *hdr, size_t hdrlen, void *payload, s
     request rq;
     if (len != sizeof rq) tsr_abort("bench_load messages: request of %zu bytes", len);
     memcpy(&rq, payload, sizeof rq);
-    atomic_fetch_add_explicit(&recv_sum, rq.value, memory_order_relaxed);
+    atomic_fetch_add_explicit(&recv_sum, rq.value + (uint64_t)planted, memory_order_relaxed);
     atomic_fetch_add_explicit(&recv_count, 1, memory_order_relaxed);
     uint64_t a = answer(rq.value);
     load_check(tsr_remote_future_set(rq.reply, &a, sizeof a), "tsr_remote_future_set");
@@ -46,6 +47,7 @@ void load_messages(const load_opts *o, load_round *out) {
     tsr_am_stats a0, a1;
     tsr_future_t *fut[WINDOW];
     uint64_t val[WINDOW], sent_sum = 0;
+    planted = load_planted(o, "messages");
     atomic_store(&recv_sum, 0);
     atomic_store(&recv_count, 0);
     load_check(tsr_fence(), "tsr_fence");

@@ -12,6 +12,7 @@
 #define CHAINS_PER_BATCH 1000
 
 static atomic_llong spawn_count, spawn_sum;
+static int planted; /* --plant tasks: every fan-in sum is off by one */
 
 /* A tree node standing for n tasks: itself and two subtrees. */
 static void tree_task(void *arg) {
@@ -67,7 +68,7 @@ static int fanin_sum(void *arg, void **out) {
         if (rc != TSR_OK) return rc;
         s += (uint64_t)(uintptr_t)v;
     }
-    *out = (void *)(uintptr_t)s;
+    *out = (void *)(uintptr_t)(s + (uint64_t)planted);
     return TSR_OK;
 }
 
@@ -116,6 +117,7 @@ void load_tasks(const load_opts *o, load_round *out) {
     int rank = tsr_rank(), nranks = tsr_nranks();
     int64_t mine = o->tasks / nranks + (rank < o->tasks % nranks);
     int64_t nspawn = mine / 2, nfut = mine - nspawn;
+    planted = load_planted(o, "tasks");
     tsr_sched_stats s0, s1;
     tsr_sched_stats_get(&s0);
     MPI_Barrier(load_comm);
