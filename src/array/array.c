@@ -257,8 +257,9 @@ static int check_fits(const tsr_dist_t *d, int64_t m, int64_t n, int64_t mt, int
     if (need <= limit && need < (double)((size_t)1 << 62)) return TSR_OK;
     char b1[32], b2[32];
     return tsr_error(TSR_ERR_NOMEM,
-                     "rank %d: a %lldx%lld float64 array needs %s on a rank (its largest part, "
-                     "%.0f x %.0f on a %d x %d grid), more than the %s a rank can have: %s",
+                     "rank %d: an array of shape (%lld, %lld) needs %s on a rank (its largest "
+                     "part, %.0f x %.0f doubles on a %d x %d grid), more than the %s a rank can "
+                     "have: %s",
                      d->rank, (long long)m, (long long)n, tsr__fmt_bytes(need, b1, sizeof b1),
                      rows, cols, d->P, d->Q, tsr__fmt_bytes(limit, b2, sizeof b2), why);
 }
@@ -301,8 +302,8 @@ int tsr__array_alloc(tsr_dist_t *d, int64_t m, int64_t n, tsr_array_t **out) {
          * failure can only end the job, with the reason. */
         if (a->data == NULL) {
             char b[32];
-            tsr_abort("rank %d: a %lldx%lld float64 array: cannot allocate %s for this rank's "
-                      "part (%lld x %lld): the allocator refused",
+            tsr_abort("rank %d: an array of shape (%lld, %lld): cannot allocate %s for this "
+                      "rank's part (%lld x %lld doubles): the allocator refused",
                       d->rank, (long long)m, (long long)n,
                       tsr__fmt_bytes((double)bytes, b, sizeof b), (long long)a->lm,
                       (long long)a->ln);
@@ -311,8 +312,8 @@ int tsr__array_alloc(tsr_dist_t *d, int64_t m, int64_t n, tsr_array_t **out) {
     if (a->lmt * a->lnt > 0) {
         a->ready = calloc((size_t)(a->lmt * a->lnt), sizeof *a->ready);
         if (a->ready == NULL)
-            tsr_abort("rank %d: a %lldx%lld float64 array: no memory for the futures of its %lld "
-                      "local tiles",
+            tsr_abort("rank %d: an array of shape (%lld, %lld): no memory for the futures of "
+                      "its %lld local tiles",
                       d->rank, (long long)m, (long long)n, (long long)(a->lmt * a->lnt));
     }
     *out = a;

@@ -64,6 +64,14 @@ typedef struct tsr__npy_ctx {
  * process). Returns how many it removed; never fails. */
 int tsr__npy_remove_stale(const char *path);
 
+/* Before a long computation (a program's check pass): can a save to path
+ * work? Its directory must exist and be writable (access(2), so a
+ * read-only mount fails even for root), path must not be a directory, and
+ * when bytes > 0 the file system must have that much free (the old file
+ * stays until the rename, so all of it). TSR_OK, or TSR_ERR_IO with the
+ * reason in why (the same words a failing save uses). */
+int tsr__npy_check_target(const char *path, double bytes, char *why, size_t size);
+
 /* Test hook: TSR_TEST_SAVE_DELAY_MS=N (read at each save, tests only) makes
  * every rank sleep N ms after each chunk it writes, with 1 MiB chunks, so a
  * test can kill a save half way through its data. 0 or unset: no effect. */

@@ -196,6 +196,39 @@ static int publish(const tsr_array_t *a, const char *target, const char *tmp, si
     return TSR_OK;
 }
 
+int tsr__npy_check_target(const char *path, double bytes, char *why, size_t size) {
+    struct stat st;
+    char *real = lstat(path, &st) == 0 && S_ISLNK(st.st_mode) ? realpath(path, NULL) : NULL;
+    const char *target = real ? real : path;
+    const char *slash = strrchr(target, '/');
+    const char *base = slash ? slash + 1 : target;
+    char dir[PATH_MAX], b1[32], b2[32];
+    int rc = TSR_ERR_IO;
+    snprintf(dir, sizeof dir, "%.*s", slash ? (slash > target ? (int)(slash - target) : 1) : 1,
+             slash ? target : ".");
+    struct statvfs vfs;
+    if (*base == '\0') {
+        snprintf(why, size, "the path ends in '/': no file name");
+    } else if (stat(target, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(why, size, "it is a directory");
+    } else if (stat(dir, &st) != 0) {
+        snprintf(why, size, "cannot create a file in directory '%s': %s", dir, strerror(errno));
+    } else if (!S_ISDIR(st.st_mode)) {
+        snprintf(why, size, "cannot create a file in directory '%s': %s", dir, strerror(ENOTDIR));
+    } else if (access(dir, W_OK | X_OK) != 0) {
+        snprintf(why, size, "cannot create a file in directory '%s': %s", dir, strerror(errno));
+    } else if (bytes > 0 && statvfs(dir, &vfs) == 0 &&
+               (double)vfs.f_bavail * (double)vfs.f_frsize < bytes) {
+        snprintf(why, size, "not enough space: the file needs %s, %s free in %s",
+                 tsr__fmt_bytes(bytes, b1, sizeof b1),
+                 tsr__fmt_bytes((double)vfs.f_bavail * (double)vfs.f_frsize, b2, sizeof b2), dir);
+    } else {
+        rc = TSR_OK;
+    }
+    free(real);
+    return rc;
+}
+
 /* ndim 1 or 2 (checked by the callers): the header's shape; the data bytes
  * are the same (an m x 1 or 1 x n array in C order is its n values). */
 static int save(tsr_array_t *a, const char *path, int ndim) {

@@ -15,6 +15,7 @@
 
 #include "lang/builtins_misc.h"
 #include "array/array_internal.h"
+#include "array/npy_io.h"
 #include "tessera/runtime.h"
 
 #define SUMMARY_THRESHOLD 1000 /* numpy's print threshold */
@@ -360,7 +361,7 @@ static int b_load(tsr__ctx *cx, int argc, tsr__val *argv, tsr__val *out) {
 }
 
 /* (save x "f.npy"): 1-D arrays as shape (n,); a lazy transpose is formed
- * first. Waits for x. */
+ * first. Waits for x. The check pass looks at the target (below). */
 static int b_save(tsr__ctx *cx, int argc, tsr__val *argv, tsr__val *out) {
     (void)argc;
     tsr__arr *a;
@@ -369,7 +370,16 @@ static int b_save(tsr__ctx *cx, int argc, tsr__val *argv, tsr__val *out) {
     if (rc == TSR_OK) rc = tsr__arg_str(cx, argv, 1, &path);
     if (rc != TSR_OK) return rc;
     *out = tsr__nil();
-    if (cx->check) return TSR_OK;
+    if (cx->check) {
+        /* Before any array work: a directory that is missing, read-only or
+         * a file, or (shape known) a file system without room for it, fails
+         * here rather than after the computation. */
+        char why[600];
+        double bytes = a->m >= 0 && a->n >= 0 ? 128.0 + (double)a->m * (double)a->n * 8.0 : 0;
+        if (tsr__npy_check_target(path, bytes, why, sizeof why) != TSR_OK)
+            return tsr__err(cx, TSR_ERR_IO, "%s: %s", path, why);
+        return TSR_OK;
+    }
     tsr_array_t *h;
     if (a->ndim == 1 && a->row && !a->col)
         h = a->row;

@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "array/array_internal.h"
+#include "array/mem_guard.h"
+#include "array/npy_io.h"
 #include "lang/eval_internal.h"
 #include "lang/front.h"
 #include "tessera/runtime.h"
@@ -209,6 +211,11 @@ int tsr_program_check_args(tsr_program_t *p, int nbind, const tsr_lang_binding *
     for (int i = 0; i < nout; i++) {
         int rc = check_output_name(p, outs[i].name);
         if (rc != TSR_OK) return rc;
+        /* Where it goes, before any work (its size is checked with the
+         * shapes, in the check pass). */
+        char why[600];
+        if (tsr__npy_check_target(outs[i].npy_path, 0, why, sizeof why) != TSR_OK)
+            return tsr_error(TSR_ERR_IO, "--out %s: %s: %s", outs[i].name, outs[i].npy_path, why);
         for (int j = 0; j < i; j++)
             if (!strcmp(outs[j].npy_path, outs[i].npy_path))
                 return tsr_error(TSR_ERR_INVALID, "--out %s and --out %s both write %s",
@@ -279,10 +286,13 @@ static int write_npy_scalar(const char *path, double x) {
     memcpy(hdr + 10, dict, dlen);
     memset(hdr + 10 + dlen, ' ', pad);
     hdr[10 + dlen + pad] = '\n';
+    (void)tsr__npy_remove_stale(path); /* of killed saves (npy_io.c) */
     FILE *f = fopen(tmp, "wb");
     if (!f) return tsr_error(TSR_ERR_IO, "%s: %s", path, strerror(errno));
+    /* Synced before the rename, so a crash after it cannot leave it short. */
     bool ok = fwrite(hdr, 1, 10 + hlen, f) == (size_t)(10 + hlen) &&
-              fwrite(&x, sizeof x, 1, f) == 1; /* little-endian hosts only, as npy.c */
+              fwrite(&x, sizeof x, 1, f) == 1 && /* little-endian hosts only, as npy.c */
+              fflush(f) == 0 && fsync(fileno(f)) == 0;
     int err = errno;
     if (fclose(f) != 0 && ok) {
         ok = false;
@@ -330,6 +340,15 @@ static int output_kind_ok(const tsr_lang_output *o, tsr__val v) {
 
 static int save_output(tsr__eval *ev, const tsr_lang_output *o, tsr__val *v) {
     int rc = output_kind_ok(o, *v);
+    if (rc == TSR_OK && ev->cx.check && v->kind == TSR__V_ARRAY) {
+        /* The shape is known now: does the file system have room? */
+        const tsr__arr *a = tsr__as_arr(*v);
+        char why[600];
+        if (a->m >= 0 && a->n >= 0 &&
+            tsr__npy_check_target(o->npy_path, 128.0 + (double)a->m * (double)a->n * 8.0, why,
+                                  sizeof why) != TSR_OK)
+            rc = tsr_error(TSR_ERR_IO, "--out %s: %s: %s", o->name, o->npy_path, why);
+    }
     if (rc != TSR_OK || ev->cx.check) return rc;
     ev->cx.loc = (tsr__loc){0};
     ev->cx.who = NULL;
@@ -351,6 +370,35 @@ static int save_output(tsr__eval *ev, const tsr_lang_output *o, tsr__val *v) {
         return tsr_error(rc, "--out %s: %s", o->name, msg);
     }
     return TSR_OK;
+}
+
+/* ---- the check pass's memory guard ---- */
+
+/* Called for every array a builtin makes in the check pass (eval.c): one
+ * whose shape is known must fit this node at all, its even share per rank
+ * against the node's memory and swap (mem_guard.h: the static level, the
+ * same verdict on every rank of a uniform cluster). A shape that is known
+ * only while running meets the array layer's guard instead. */
+int tsr__lang_check_fits(tsr__ctx *cx, tsr__val v) {
+    if (!cx->check || v.kind != TSR__V_ARRAY) return TSR_OK;
+    const tsr__arr *a = tsr__as_arr(v);
+    if (a->m < 0 || a->n < 0) return TSR_OK;
+    int nranks = tsr__mem_job_ranks();
+    /* In double: 10^10 x 10^10 elements must not wrap. */
+    double share = (double)a->m * (double)a->n * (double)sizeof(double) / (double)nranks;
+    char why[200], b1[32];
+    double cap = tsr__mem_static(why, sizeof why);
+    if (share <= cap) return TSR_OK;
+    char shape[64];
+    if (a->ndim == 1)
+        snprintf(shape, sizeof shape, "%lld-element", (long long)a->m);
+    else
+        snprintf(shape, sizeof shape, "%lldx%lld", (long long)a->m, (long long)a->n);
+    return tsr__err(cx, TSR_ERR_NOMEM,
+                    "a %s array needs %s on %s%d rank%s, more than fits: %s (found before "
+                    "running)",
+                    shape, tsr__fmt_bytes(share, b1, sizeof b1), nranks == 1 ? "" : "each of ",
+                    nranks, nranks == 1 ? "" : "s", why);
 }
 
 /* ---- the walk ---- */
