@@ -108,6 +108,10 @@ def run_config(args, text, cfg, workdir, tag):
         raise SystemExit('det_check: %s failed (exit %d):\n%s%s' %
                          (tag, p.returncode, p.stdout, p.stderr))
     out = {n: np.load(os.path.join(d, n + '.npy')) for n in names}
+    for n in names:  # the files themselves (header and data), for x_ results
+        if n.startswith('x_'):
+            with open(os.path.join(d, n + '.npy'), 'rb') as f:
+                out['file:' + n] = f.read()
     print('  ran %-28s %5.1f s' % (tag, time.time() - t0), flush=True)
     return out
 
@@ -344,6 +348,11 @@ def compare(ref, refcfg, got, cfg, tag, failures, spread):
     gv = tol_refs(ref, cfg)
     for name, want in ref.items():
         have = got[name]
+        if name.startswith('file:'):
+            if want != have:
+                failures.append('%s: the file saved for %s is not byte-identical to the '
+                                'reference\'s' % (tag, name[5:]))
+            continue
         if name.startswith('x_'):
             if not same_bits(want, have):
                 failures.append('%s: %s is not bit-identical to the reference: %s' %
@@ -368,7 +377,8 @@ def compare(ref, refcfg, got, cfg, tag, failures, spread):
 
 def check_numpy(res, cfg, tag, failures, worst):
     xr = x_refs(res)
-    for name, (want, ulps) in xr.items():
+    for name, (want, ulps) in xr.items():  # every x_ result has a reference
+        assert name in res, name
         err = ulp_close(res[name], want, ulps)
         if err:
             failures.append('%s: %s: %s' % (tag, name, err))
@@ -395,6 +405,10 @@ def main():
     ap.add_argument('--mutate', default=None)
     ap.add_argument('--expect-mismatch', action='store_true')
     ap.add_argument('--keep', default=None, help='keep the outputs under this directory')
+    ap.add_argument('--sizes', default=None, help='m,k,n instead of 203,77,130')
+    ap.add_argument('--configs', default=None,
+                    help='RANKS:GRID:TILE:THREADS,... instead of the built-in list '
+                         '(the first is the reference)')
     args = ap.parse_args()
     base = open(PROGRAM).read()
     text = base
@@ -404,6 +418,11 @@ def main():
             raise SystemExit('det_check: --mutate: %r is not in det.tsl' % old)
         text = base.replace(old, new)
     configs = QUICK if args.quick else SANITIZED if args.sanitized else CONFIGS
+    if args.configs:
+        configs = [tuple(int(f) if i != 1 else f for i, f in enumerate(c.split(':')))
+                   for c in args.configs.split(',')]
+    if args.sizes:
+        SIZES.update(zip('mkn', (int(x) for x in args.sizes.split(','))))
     workdir = args.keep or tempfile.mkdtemp(prefix='tsr-det-')
     os.makedirs(workdir, exist_ok=True)
     failures, worst, spread = [], {}, {}
@@ -420,6 +439,8 @@ def main():
                 for rep in range(1, args.repeat):
                     again = run_config(args, text, cfg, workdir, tag_of(cfg, rep))
                     for name in ref:
+                        if name.startswith('file:'):
+                            continue
                         if not same_bits(got[name], again[name]):
                             failures.append('%s: %s changed between two runs of the same '
                                             'configuration: %s' %
@@ -447,7 +468,8 @@ def main():
     if failures:
         print('det_check: FAILED (%d):\n  %s' % (len(failures), '\n  '.join(failures)))
         return 1
-    print('det_check: OK: %d configurations, %d results each' % (len(configs), len(ref)))
+    print('det_check: OK: %d configurations, %d results each' %
+          (len(configs), sum(not n.startswith('file:') for n in ref)))
     return 0
 
 
