@@ -61,12 +61,15 @@ net_setup() {
     ip -n "$NET_PREFIX-h$i" link set eth0 up
     echo "10.77.0.1$i slots=4" >> "$NET_HOSTFILE"
   done
-  # Wait until every host answers on the bridge (the bridge's ports start
-  # forwarding a moment after they come up).
+  # Wait until every port forwards and every link is up (at once without
+  # STP, which a new bridge does not run; a bounded wait all the same).
+  local k
   for i in $(seq 1 "$n"); do
-    local k
     for k in $(seq 1 50); do
-      ip netns exec "$NET_HUB" ping -c1 -W1 "10.77.0.1$i" >/dev/null 2>&1 && break
+      if bridge -n "$NET_HUB" link show dev "v$i" | grep -q 'state forwarding' &&
+         ip -n "$NET_PREFIX-h$i" link show dev eth0 | grep -q LOWER_UP; then
+        break
+      fi
       sleep 0.1
     done
   done
