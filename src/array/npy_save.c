@@ -97,7 +97,7 @@ static void explain_full(const char *tmp, const tsr_array_t *a, size_t hlen, tsr
     /* What is free now, next to what the file needs; the partial temporary
      * file is still there and holds the rest. */
     struct stat st;
-    double have = stat(tmp, &st) == 0 ? (double)st.st_size : 0;
+    double have = stat(tmp, &st) == 0 ? (double)st.st_blocks * 512.0 : 0; /* sparse: blocks */
     if (avail + have >= need) return;
     tsr__npy_why(x, TSR_ERR_IO,
                  "rank %d: no space left on the device: the file needs %s, %s free in %s "
