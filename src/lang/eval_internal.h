@@ -105,8 +105,9 @@ typedef struct tsr__eval {
 } tsr__eval;
 
 /* -Dfuzz=true builds (FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION) stop a check
- * after this many calls and forms: about 2 s under ASan and coverage. */
-#define TSR__FUZZ_MAX_STEPS 500000
+ * after this many calls and forms: about 1 s under ASan and coverage (a
+ * loaded 2-core machine stretches that several times; the limit is 10 s). */
+#define TSR__FUZZ_MAX_STEPS 200000
 
 /* Not an error: a check-mode call cut off (see unknown_level). Positive, so
  * that every `rc != TSR_OK` passes it up to the unknown if that takes it. */
@@ -119,6 +120,9 @@ typedef struct tsr__eval {
 
 void tsr__eval_init(tsr__eval *ev, bool check);
 void tsr__eval_fini(tsr__eval *ev);
+/* Check pass: an array value of known shape that cannot fit this node's
+ * memory at all is TSR_ERR_NOMEM at the call (program.c). */
+int tsr__lang_check_fits(tsr__ctx *cx, tsr__val v);
 /* Evaluate one expression in scope env. */
 int tsr__eval_node(tsr__eval *ev, tsr__frame *env, const tsr__node *n, tsr__val *out);
 /* Evaluate forms kids[from..nkids) of a body in env, with the functions
