@@ -163,6 +163,8 @@ static int call_builtin(tsr__eval *ev, tsr__frame *env, const tsr__node *n, tsr_
     } else {
         *out = tsr__nil();
         rc = b->fn(&ev->cx, argc, argv, out);
+        /* Check pass: an array of known shape must fit in memory at all. */
+        if (rc == TSR_OK && ev->cx.check) rc = tsr__lang_check_fits(&ev->cx, *out);
         if (rc != TSR_OK) {
             tsr__val_drop(out);
         } else if (out->kind == TSR__V_ARRAY && !ev->cx.check) {
