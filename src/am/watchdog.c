@@ -142,7 +142,8 @@ int tsr__watchdog_start(MPI_Comm comm, long timeout_s) {
     char name[MPI_MAX_PROCESSOR_NAME] = "";
     int len = 0;
     if (MPI_Get_processor_name(name, &len) != MPI_SUCCESS) snprintf(name, sizeof name, "?");
-    snprintf(me, sizeof me, "%s", name);
+    size_t nl = strnlen(name, WD_HOST - 1); /* a longer name is cut */
+    memcpy(me, name, nl);
     TSR_MPI(MPI_Allgather(me, WD_HOST, MPI_CHAR, wd.hosts, WD_HOST, MPI_CHAR, wd.comm));
     atomic_store(&wd.leaving, 0);
     int e = pthread_create(&wd.thread, NULL, wd_main, NULL);
