@@ -26,6 +26,8 @@ static void array_layer_fini(void) {
 
 /* ---- the memory guard (mem_guard.h) ---- */
 
+static double measure_static(char *why, size_t size);
+
 static double rank_limit = -1; /* agreed at init; < 0: not yet */
 static char rank_limit_why[200];
 
@@ -99,7 +101,17 @@ static double soft_limit(int r) {
     return (double)rl.rlim_cur;
 }
 
+/* Node totals and limits do not change while a process runs: measured once
+ * (the check pass asks for every array a builtin makes). Main thread only. */
 double tsr__mem_static(char *why, size_t size) {
+    static double cached = -1;
+    static char cached_why[200];
+    if (cached < 0) cached = measure_static(cached_why, sizeof cached_why);
+    snprintf(why, size, "%s", cached_why);
+    return cached;
+}
+
+static double measure_static(char *why, size_t size) {
     double total, avail, swap_total, swap_free;
     char host[64], b[32], dir[600], path[700];
     meminfo(&total, &avail, &swap_total, &swap_free);
