@@ -26,7 +26,8 @@ int tsr__npy_why(tsr__npy_ctx *x, int status, const char *fmt, ...) {
 
 /* A temporary file of a save that was killed (kill -9, a node crash) stays
  * behind: nothing could remove it. The next save to the same name removes
- * such leftovers, ".NAME.tmp.PID" and ".NAME.tmp.PID.K", whose PID is not
+ * such leftovers, ".NAME.tmp.PID" and ".NAME.tmp.PID.K" (and ompio's
+ * ".locktest.N" probes of them), whose PID is not
  * a live process on this host (kill(PID, 0) fails with ESRCH) or is this
  * process itself (which is not saving that name now). A leftover of a job
  * on another host of a shared file system whose PID happens to be free here
@@ -50,10 +51,14 @@ int tsr__npy_remove_stale(const char *path) {
         errno = 0;
         long pid = strtol(p, &end, 10);
         if (end == p || !isdigit((unsigned char)*p) || errno || pid <= 0) continue;
-        if (*end == '.') { /* ".K": a later attempt of the same process */
+        if (*end == '.' && isdigit((unsigned char)end[1])) { /* ".K": a later attempt */
             const char *q = end + 1;
             strtol(q, &end, 10);
-            if (end == q) continue;
+        }
+        /* Open MPI's ompio probes locking with "<file>.locktest.N" beside it. */
+        if (!strncmp(end, ".locktest.", 10) && isdigit((unsigned char)end[10])) {
+            const char *q = end + 10;
+            strtol(q, &end, 10);
         }
         if (*end != '\0') continue;
         if (pid != (long)getpid() && !(kill((pid_t)pid, 0) != 0 && errno == ESRCH)) continue;
