@@ -72,6 +72,8 @@ TSR_NORETURN static void lost(double silent) {
 
 static void *wd_main(void *arg) {
     (void)arg;
+    /* Named, so that top -H / ps -L show what it is. */
+    pthread_setname_np(pthread_self(), "tsr-watchdog");
     MPI_Request rreq = MPI_REQUEST_NULL, sreq = MPI_REQUEST_NULL, breq = MPI_REQUEST_NULL;
     const double poll = wd.beat < 0.1 ? wd.beat : 0.1;
     const double limit = (double)wd.timeout;
