@@ -57,9 +57,11 @@
  * FMA: contraction is off), so results stay bit-identical across
  * machines. Not in -Dfuzz=true builds: clang instruments the ifunc
  * resolvers there, and they then crash ld.so while it loads libtessera.so
- * (their calls go through a PLT not yet relocated). */
+ * (their calls go through a PLT not yet relocated). Not under GCC's
+ * ThreadSanitizer either: its instrumented resolvers crash before main the
+ * same way. */
 #if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__) && \
-    !defined(FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION)
+    !defined(FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION) && !defined(__SANITIZE_THREAD__)
 #define KERNEL __attribute__((target_clones("avx2", "default"))) static void
 #else
 #define KERNEL static void
