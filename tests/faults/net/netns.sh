@@ -12,7 +12,7 @@
 #   net_cut I         take host I's link down (bridge side, in the hub)
 #   net_pids          pids of every process in any of our namespaces
 #   net_teardown      kill what is left in them and delete them (trap'd)
-# Needs root and iproute2, util-linux (unshare). Stale namespaces of runs
+# Needs root and iproute2, util-linux (nsenter, unshare; see nsexec). Stale namespaces of runs
 # whose shell died (tsrnet-PID-*, PID gone) are removed by net_setup.
 
 NET_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -104,7 +104,7 @@ net_mpirun() {
   OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
   OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_mpi_yield_when_idle=1 \
   TSR_NET_PREFIX="$NET_PREFIX" \
-  ip netns exec "$NET_HUB" unshare --uts sh -c 'hostname hub && exec "$@"' sh \
+  "$NET_DIR/nsexec" "$NET_HUB" sh -c 'hostname hub && exec "$@"' sh \
     mpirun --hostfile "$NET_HOSTFILE" --oversubscribe --bind-to none \
       --mca btl tcp,self --mca btl_tcp_if_include 10.77.0.0/24 \
       --mca oob_tcp_if_include 10.77.0.0/24 \
