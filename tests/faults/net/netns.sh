@@ -28,6 +28,15 @@ net__stale() {
   done
 }
 
+# net__in NS COMMAND...: COMMAND in network namespace NS only. Not `ip -n`,
+# which (like `ip netns exec`) runs `mount --make-rslave /` first and fails
+# where / is not a mount point (a chroot, e.g. a fresh-run root).
+net__in() {
+  local ns=$1
+  shift
+  nsenter --net="/run/netns/$ns" -- "$@"
+}
+
 net__kill_ns() { # kill -9 every process in namespace $1
   local p
   for p in $(ip netns pids "$1" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
@@ -46,19 +55,19 @@ net_setup() {
   trap net_teardown EXIT
   trap 'exit 130' INT TERM
   ip netns add "$NET_HUB"
-  ip -n "$NET_HUB" link set lo up
-  ip -n "$NET_HUB" link add br0 type bridge
-  ip -n "$NET_HUB" addr add 10.77.0.1/24 dev br0
-  ip -n "$NET_HUB" link set br0 up
+  net__in "$NET_HUB" ip link set lo up
+  net__in "$NET_HUB" ip link add br0 type bridge
+  net__in "$NET_HUB" ip addr add 10.77.0.1/24 dev br0
+  net__in "$NET_HUB" ip link set br0 up
   : > "$NET_HOSTFILE"
   for i in $(seq 1 "$n"); do
     ip netns add "$NET_PREFIX-h$i"
-    ip -n "$NET_PREFIX-h$i" link set lo up
+    net__in "$NET_PREFIX-h$i" ip link set lo up
     # The pair is made in the hub; one end moves into the host as eth0.
-    ip -n "$NET_HUB" link add "v$i" type veth peer name "eth0" netns "$NET_PREFIX-h$i"
-    ip -n "$NET_HUB" link set "v$i" master br0 up
-    ip -n "$NET_PREFIX-h$i" addr add "10.77.0.1$i/24" dev eth0
-    ip -n "$NET_PREFIX-h$i" link set eth0 up
+    net__in "$NET_HUB" ip link add "v$i" type veth peer name "eth0" netns "$NET_PREFIX-h$i"
+    net__in "$NET_HUB" ip link set "v$i" master br0 up
+    net__in "$NET_PREFIX-h$i" ip addr add "10.77.0.1$i/24" dev eth0
+    net__in "$NET_PREFIX-h$i" ip link set eth0 up
     echo "10.77.0.1$i slots=4" >> "$NET_HOSTFILE"
   done
   # Wait until every port forwards and every link is up (at once without
@@ -66,8 +75,8 @@ net_setup() {
   local k
   for i in $(seq 1 "$n"); do
     for k in $(seq 1 50); do
-      if bridge -n "$NET_HUB" link show dev "v$i" | grep -q 'state forwarding' &&
-         ip -n "$NET_PREFIX-h$i" link show dev eth0 | grep -q LOWER_UP; then
+      if net__in "$NET_HUB" bridge link show dev "v$i" | grep -q 'state forwarding' &&
+         net__in "$NET_PREFIX-h$i" ip link show dev eth0 | grep -q LOWER_UP; then
         break
       fi
       sleep 0.1
@@ -82,7 +91,7 @@ net_pids() {
   done
 }
 
-net_cut() { ip -n "$NET_HUB" link set "v$1" down; }
+net_cut() { net__in "$NET_HUB" ip link set "v$1" down; }
 
 net_teardown() {
   local ns
