@@ -82,7 +82,9 @@ static void usage_run(FILE *f, const char *cmd) {
         "\n"
         "Environment: TSR_THREADS (worker threads), TSR_PROGRESS=poll|thread, TSR_PIN,\n"
         "  TSR_LOG, TSR_EAGER_LIMIT, TSR_TRACE (as --trace), TSR_LANG_STATS=1 (print how\n"
-        "  many array values were alive at most, a check for leaks).\n");
+        "  many array values were alive at most, a check for leaks), TSR_PEER_TIMEOUT\n"
+        "  (seconds without a heartbeat from a peer rank before the job is ended with\n"
+        "  a message naming it; default 30, 0 turns the watchdog off).\n");
 }
 
 /* The rank before MPI is up, from the launcher's environment (Open MPI,

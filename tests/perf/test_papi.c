@@ -33,6 +33,7 @@ static int reader(void *arg, void **value_out) {
     tsr__papi_read(a);
     volatile double x = 0;
     for (int k = 0; k < 20000; k++) x += (double)k;
+    (void)x;
     tsr__papi_read(b);
     if (n > 0 && me_started) atomic_fetch_add(&delta0, b[0] - a[0]);
     for (int i = 0; i < n; i++)

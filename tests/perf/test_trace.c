@@ -38,6 +38,7 @@ static int work_async(void *arg, void **value_out) {
     volatile double x = 0;
     intptr_t i = (intptr_t)arg;
     for (int k = 0; k < 200; k++) x += (double)k * (double)i;
+    (void)x;
     atomic_fetch_add(&ran, 1);
     /* Made inside a labelled job with no label set here: inherits the
      * job's label and site. Waited for by tsr_sched_drain. */
