@@ -21,6 +21,7 @@ killed after 60 s (a hang fails). With --check, programs expected to exit 2
 or 3 also go through `tessera check NAME.tsl ARGS` (no mpirun), which must
 exit the same and print the message once, without a rank suffix."""
 import argparse
+import concurrent.futures
 import glob
 import os
 import re
@@ -131,6 +132,8 @@ def main():
     ap.add_argument("--np", type=int, action="append", help="rank counts (default 1 2 4)")
     ap.add_argument("--check", action="store_true", help="also run `tessera check` (exit 2, 3)")
     ap.add_argument("--only", action="append", help="only these files (names without .tsl)")
+    ap.add_argument("--jobs", type=int, default=2,
+                    help="runs at once (default 2: a run mostly waits for mpirun to start)")
     args = ap.parse_args()
     nps = args.np or [1, 2, 4]
     tessera = os.path.abspath(args.tessera)
@@ -142,18 +145,21 @@ def main():
         problems.append(f"only {len(files)} programs in the corpus (at least {MIN_FILES})")
     if args.only:
         files = [f for f in files if os.path.basename(f)[:-4] in args.only]
-    runs = 0
+    todo = []
     for path in files:
         h = header(path)
         if "expect-exit" not in h or not h["stderr"]:
             problems.append(f"{path}: needs '; expect-exit:' and '; expect-stderr:' lines")
             continue
         for n in nps:
-            problems += one(path, h, [mpirun, "-np", str(n), tessera], n, "run")
-            runs += 1
+            todo.append((path, h, [mpirun, "-np", str(n), tessera], n, "run"))
         if args.check and int(h["expect-exit"]) in (2, 3):
-            problems += one(path, h, [tessera], 1, "check")
-            runs += 1
+            todo.append((path, h, [tessera], 1, "check"))
+    runs = len(todo)
+    # Each run has its own temporary directory; results are kept in corpus order.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        for found in pool.map(lambda t: one(*t), todo):
+            problems += found
     print(f"{runs - len(problems)} of {runs} runs as expected ({len(files)} programs at "
           f"{', '.join(map(str, nps))} ranks{', and tessera check' if args.check else ''})")
     for p in problems:
