@@ -15,6 +15,7 @@ Fails (exit 1), listing them, when:
 Each program runs in a fresh temporary directory (so `save`/`load` examples
 write there)."""
 import argparse
+import concurrent.futures
 import os
 import subprocess
 import sys
@@ -80,6 +81,8 @@ def main():
     ap.add_argument("--mpirun", default=os.path.join(HERE, "../../../scripts/mpirun-tsr"))
     ap.add_argument("--np", type=int, action="append", help="rank counts (default 1 2 4)")
     ap.add_argument("--only", action="append", help="run only these examples")
+    ap.add_argument("--jobs", type=int, default=2,
+                    help="runs at once (default 2: a run mostly waits for mpirun to start)")
     args = ap.parse_args()
     nps = args.np or [1, 2, 4]
     args.tessera = os.path.abspath(args.tessera)  # the programs run in a temporary directory
@@ -114,14 +117,15 @@ def main():
 
     chosen = [e for e in examples if not args.only or e.name in args.only]
     ok = 0
-    for np_ in nps:
-        for ex in chosen:
-            why = run_one(ex, args.tessera, args.mpirun, np_)
-            if why:
-                problems.append(f"{args.doc}:{ex.line}: example '{ex.name}' at {np_} "
-                                f"rank(s): {why}")
-            else:
-                ok += 1
+    todo = [(ex, np_) for np_ in nps for ex in chosen]
+    # Each run has its own temporary directory; results are kept in order.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        whys = list(pool.map(lambda t: run_one(t[0], args.tessera, args.mpirun, t[1]), todo))
+    for (ex, np_), why in zip(todo, whys):
+        if why:
+            problems.append(f"{args.doc}:{ex.line}: example '{ex.name}' at {np_} rank(s): {why}")
+        else:
+            ok += 1
     print(f"{ok} of {len(chosen) * len(nps)} example runs match ({len(chosen)} examples at "
           f"{', '.join(map(str, nps))} ranks); {len(builtins)} builtins, "
           f"{len(builtins) - len(missing)} with an example")
