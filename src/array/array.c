@@ -76,17 +76,22 @@ static double read_number(const char *path) {
     return (double)v;
 }
 
-/* This process's cgroup (v2) directory under /sys/fs/cgroup, or "". */
-static void cgroup_dir(char *dir, size_t size) {
-    dir[0] = '\0';
+/* A number from a file of this process's cgroup (v2) directory under
+ * /sys/fs/cgroup (memory.max, memory.current); -1 as read_number, or when
+ * the process is in no v2 cgroup. */
+static double cgroup_number(const char *file) {
+    char dir[600] = "", path[700];
     FILE *f = fopen("/proc/self/cgroup", "r");
     char line[512];
     while (f && fgets(line, sizeof line, f)) {
         if (strncmp(line, "0::", 3) != 0) continue;
         line[strcspn(line, "\n")] = '\0';
-        snprintf(dir, size, "/sys/fs/cgroup%s", line + 3);
+        snprintf(dir, sizeof dir, "/sys/fs/cgroup%s", line + 3);
     }
     if (f) fclose(f);
+    if (!dir[0]) return -1;
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    return read_number(path);
 }
 
 static void host_name(char *buf, size_t size) {
@@ -113,20 +118,16 @@ double tsr__mem_static(char *why, size_t size) {
 
 static double measure_static(char *why, size_t size) {
     double total, avail, swap_total, swap_free;
-    char host[64], b[32], dir[600], path[700];
+    char host[64], b[32];
     meminfo(&total, &avail, &swap_total, &swap_free);
     host_name(host, sizeof host);
     double cap = total + swap_total;
     snprintf(why, size, "this node (%s) has %s of memory and swap", host,
              tsr__fmt_bytes(cap, b, sizeof b));
-    cgroup_dir(dir, sizeof dir);
-    if (dir[0]) {
-        snprintf(path, sizeof path, "%s/memory.max", dir);
-        double max = read_number(path);
-        if (max > 0 && max < cap) {
-            cap = max;
-            snprintf(why, size, "its cgroup allows %s (memory.max)", tsr__fmt_bytes(cap, b, sizeof b));
-        }
+    double max = cgroup_number("memory.max");
+    if (max > 0 && max < cap) {
+        cap = max;
+        snprintf(why, size, "its cgroup allows %s (memory.max)", tsr__fmt_bytes(cap, b, sizeof b));
     }
     static const struct {
         int r;
@@ -159,21 +160,15 @@ static double self_status(const char *field) {
  * headroom under its own address-space and data limits. */
 static double measure_now(int local_ranks, char *why, size_t size) {
     double total, avail, swap_total, swap_free;
-    char host[64], b[32], dir[600], path[700];
+    char host[64], b[32];
     meminfo(&total, &avail, &swap_total, &swap_free);
     host_name(host, sizeof host);
     double node = avail + swap_free;
     const char *what = "available";
-    cgroup_dir(dir, sizeof dir);
-    if (dir[0]) {
-        snprintf(path, sizeof path, "%s/memory.max", dir);
-        double max = read_number(path);
-        snprintf(path, sizeof path, "%s/memory.current", dir);
-        double cur = read_number(path);
-        if (max > 0 && cur >= 0 && max - cur < node) {
-            node = max > cur ? max - cur : 0;
-            what = "left in its cgroup";
-        }
+    double max = cgroup_number("memory.max"), cur = cgroup_number("memory.current");
+    if (max > 0 && cur >= 0 && max - cur < node) {
+        node = max > cur ? max - cur : 0;
+        what = "left in its cgroup";
     }
     double cap = node / (local_ranks > 0 ? local_ranks : 1);
     snprintf(why, size, "%s %s on host %s for its %d rank%s", tsr__fmt_bytes(node, b, sizeof b),
