@@ -17,7 +17,9 @@
  * has finished must not be declared lost. So stopping is itself collective:
  * the thread enters a nonblocking barrier on its communicator and keeps
  * beating and watching until that completes, i.e. until every rank has
- * stopped. Only then does it stop beating. */
+ * stopped. Only then does it stop beating. Stopping wakes the thread at
+ * once and it then polls the barrier every millisecond or so (backing off if
+ * the others are slow to come): a job's exit waits for it. */
 #include <mpi.h>
 #include <pthread.h>
 #include <signal.h>
@@ -44,12 +46,24 @@ static struct {
     int inbuf, outbuf;   /* must outlive their requests */
     pthread_t thread;
     atomic_int leaving;
+    /* Stop wakes the thread at once instead of after its current nap: every
+     * job's exit waits for this thread, and short jobs are common. */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
 } wd;
 
+/* Sleep s seconds, or less if tsr__watchdog_stop asks the thread to leave. */
 static void nap(double s) {
-    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-    while (nanosleep(&ts, &ts) != 0) {
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    long ns = until.tv_nsec + (long)(s * 1e9);
+    until.tv_sec += ns / 1000000000L;
+    until.tv_nsec = ns % 1000000000L;
+    pthread_mutex_lock(&wd.mu);
+    while (!atomic_load(&wd.leaving)) {
+        if (pthread_cond_timedwait(&wd.cv, &wd.mu, &until) != 0) break; /* ETIMEDOUT */
     }
+    pthread_mutex_unlock(&wd.mu);
 }
 
 /* The predecessor is lost: say so and end the job. Written with write(2)
@@ -77,7 +91,7 @@ static void *wd_main(void *arg) {
     MPI_Request rreq = MPI_REQUEST_NULL, sreq = MPI_REQUEST_NULL, breq = MPI_REQUEST_NULL;
     const double poll = wd.beat < 0.1 ? wd.beat : 0.1;
     const double limit = (double)wd.timeout;
-    double last_seen = tsr_time(), last_beat = 0, last_loop = last_seen;
+    double last_seen = tsr_time(), last_beat = 0, last_loop = last_seen, left = 0;
     int done = 0;
     MPI_Irecv(&wd.inbuf, 1, MPI_INT, wd.pred, WD_TAG, wd.comm, &rreq);
     while (!done) {
@@ -101,14 +115,24 @@ static void *wd_main(void *arg) {
             last_seen = tsr_time();
             MPI_Irecv(&wd.inbuf, 1, MPI_INT, wd.pred, WD_TAG, wd.comm, &rreq);
         }
+        double wait = poll;
         if (atomic_load(&wd.leaving)) {
-            if (breq == MPI_REQUEST_NULL) MPI_Ibarrier(wd.comm, &breq);
+            if (breq == MPI_REQUEST_NULL) {
+                MPI_Ibarrier(wd.comm, &breq);
+                left = tsr_time();
+            }
             MPI_Test(&breq, &done, MPI_STATUS_IGNORE);
             if (done) break;
+            /* Ranks usually leave within milliseconds of each other: look
+             * again soon, backing off to the normal poll as the wait grows
+             * (a rank that finished long before the others does not spin). */
+            wait = (tsr_time() - left) / 10;
+            if (wait < 0.001) wait = 0.001;
+            if (wait > poll) wait = poll;
         }
         double silent = tsr_time() - last_seen;
         if (silent > limit) lost(silent);
-        nap(poll);
+        nap(wait);
     }
     MPI_Cancel(&rreq);
     MPI_Wait(&rreq, MPI_STATUS_IGNORE);
@@ -148,6 +172,12 @@ int tsr__watchdog_start(MPI_Comm comm, long timeout_s) {
     memcpy(me, name, nl);
     TSR_MPI(MPI_Allgather(me, WD_HOST, MPI_CHAR, wd.hosts, WD_HOST, MPI_CHAR, wd.comm));
     atomic_store(&wd.leaving, 0);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&wd.cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&wd.mu, NULL);
     int e = pthread_create(&wd.thread, NULL, wd_main, NULL);
     TSR_CHECK_MSG(e == 0, TSR_ERR_STATE, "rank %d: watchdog: pthread_create: %s", wd.rank,
                   strerror(e));
@@ -162,8 +192,13 @@ fail:
 
 void tsr__watchdog_stop(void) {
     if (!wd.on) return;
+    pthread_mutex_lock(&wd.mu);
     atomic_store(&wd.leaving, 1);
+    pthread_cond_signal(&wd.cv);
+    pthread_mutex_unlock(&wd.mu);
     pthread_join(wd.thread, NULL);
+    pthread_cond_destroy(&wd.cv);
+    pthread_mutex_destroy(&wd.mu);
     MPI_Comm_free(&wd.comm);
     free(wd.hosts);
     wd.hosts = NULL;
