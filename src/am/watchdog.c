@@ -52,7 +52,9 @@ static struct {
     pthread_cond_t cv;
 } wd;
 
-/* Sleep s seconds, or less if tsr__watchdog_stop asks the thread to leave. */
+/* Sleep s seconds, or less if tsr__watchdog_stop asks the thread to leave
+ * meanwhile. Once it has asked, naps are whole (the shutdown loop must not
+ * spin while slower ranks finish). */
 static void nap(double s) {
     struct timespec until;
     clock_gettime(CLOCK_MONOTONIC, &until);
@@ -60,7 +62,8 @@ static void nap(double s) {
     until.tv_sec += ns / 1000000000L;
     until.tv_nsec = ns % 1000000000L;
     pthread_mutex_lock(&wd.mu);
-    while (!atomic_load(&wd.leaving)) {
+    const int was_leaving = atomic_load(&wd.leaving);
+    while (atomic_load(&wd.leaving) == was_leaving) {
         if (pthread_cond_timedwait(&wd.cv, &wd.mu, &until) != 0) break; /* ETIMEDOUT */
     }
     pthread_mutex_unlock(&wd.mu);
