@@ -57,10 +57,7 @@ static struct {
  * spin while slower ranks finish). */
 static void nap(double s) {
     struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    long ns = until.tv_nsec + (long)(s * 1e9);
-    until.tv_sec += ns / 1000000000L;
-    until.tv_nsec = ns % 1000000000L;
+    tsr__deadline_ns(&until, (uint64_t)(s * 1e9));
     pthread_mutex_lock(&wd.mu);
     const int was_leaving = atomic_load(&wd.leaving);
     while (atomic_load(&wd.leaving) == was_leaving) {

@@ -58,4 +58,9 @@ void tsr__options_set(const tsr_options *o);
 void tsr__set_abort_hook(void (*hook)(int code));
 TSR_NORETURN void tsr__die(int code);
 
+/* CLOCK_MONOTONIC now + ns, for pthread_cond_timedwait on a condition
+ * variable whose clock is CLOCK_MONOTONIC. */
+struct timespec;
+void tsr__deadline_ns(struct timespec *until, uint64_t ns);
+
 #endif

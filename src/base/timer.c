@@ -11,3 +11,10 @@ uint64_t tsr_time_ns(void) {
 }
 
 double tsr_time(void) { return (double)tsr_time_ns() * 1e-9; }
+
+void tsr__deadline_ns(struct timespec *until, uint64_t ns) {
+    clock_gettime(CLOCK_MONOTONIC, until);
+    uint64_t sum = (uint64_t)until->tv_nsec + ns;
+    until->tv_sec += (time_t)(sum / 1000000000u);
+    until->tv_nsec = (long)(sum % 1000000000u);
+}

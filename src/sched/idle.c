@@ -113,12 +113,7 @@ int tsr__idle_sleep(tsr__worker *w) {
         return 1;
     }
     struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_nsec += TSR_IDLE_SLEEP_NS;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    tsr__deadline_ns(&until, TSR_IDLE_SLEEP_NS);
     int e = 0;
     while (wakeups == 0 && e != ETIMEDOUT && !tsr__sched_stopping())
         e = pthread_cond_timedwait(&sleep_cv, &sleep_mu, &until);
